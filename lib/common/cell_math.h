@@ -1,0 +1,148 @@
+// The cell equations and their derivatives, written once.
+//
+// Every backend (reference, CPU, CUDA) evaluates a cell unit by calling these functions, so a CPU
+// test of them covers the GPU's arithmetic too. Everything is per unit and per sequence: the caller
+// supplies the pre-activations that came out of its GEMMs. Gate order is r, z, n (PyTorch's).
+#ifndef RNNLAB_COMMON_CELL_MATH_H
+#define RNNLAB_COMMON_CELL_MATH_H
+
+#include <cmath>
+
+#if defined(__CUDACC__)
+#define RNNLAB_HD __host__ __device__ __forceinline__
+#else
+#define RNNLAB_HD inline
+#endif
+
+namespace rnnlab {
+namespace cell {
+
+// Activation of a vanilla RNN. The numbers are pinned: they are the rnnlab_cell values minus 2.
+enum class Act : int { Tanh = 0, Sigmoid = 1, Relu = 2, Linear = 3 };
+
+template <class T>
+RNNLAB_HD T sigmoid(T a) {
+  return T(1) / (T(1) + std::exp(-a));
+}
+
+template <class T>
+RNNLAB_HD T activate(Act act, T a) {
+  switch (act) {
+    case Act::Tanh: return std::tanh(a);
+    case Act::Sigmoid: return sigmoid(a);
+    case Act::Relu: return a > T(0) ? a : T(0);
+    default: return a;
+  }
+}
+
+// phi'(a) expressed through h = phi(a): what the backward pass and act_time both use.
+template <class T>
+RNNLAB_HD T act_derivative_from_output(Act act, T h) {
+  switch (act) {
+    case Act::Tanh: return T(1) - h * h;
+    case Act::Sigmoid: return h * (T(1) - h);
+    case Act::Relu: return h > T(0) ? T(1) : T(0);
+    default: return T(1);
+  }
+}
+
+// ---- GRU, forward -------------------------------------------------------------------------------
+// Linear-before-reset (PyTorch/cuDNN): n = tanh(a_in + r * hn), hn = W_hn h + b_hn.
+// Inputs: a_r, a_z = full gate pre-activations (input + hidden parts, both biases); a_in = W_in x +
+// b_in; hn = the hidden-side candidate product including b_hn.
+template <class T>
+struct GruUnit {
+  T r, z, n, h;
+};
+
+template <class T>
+RNNLAB_HD GruUnit<T> gru_lbr_forward(T a_r, T a_z, T a_in, T hn, T h_prev) {
+  GruUnit<T> u;
+  u.r = sigmoid(a_r);
+  u.z = sigmoid(a_z);
+  u.n = std::tanh(a_in + u.r * hn);
+  u.h = (T(1) - u.z) * u.n + u.z * h_prev;
+  return u;
+}
+
+// Reset-before (Cho et al.): n = tanh(a_in + a_hn), a_hn = W_hn (r * h_prev) + b_hn, computed by the
+// caller after r is known. These two helpers split the unit at that point.
+template <class T>
+RNNLAB_HD T gru_rb_candidate(T a_in, T a_hn) {
+  return std::tanh(a_in + a_hn);
+}
+template <class T>
+RNNLAB_HD T gru_blend(T z, T n, T h_prev) {
+  return (T(1) - z) * n + z * h_prev;
+}
+
+// ---- GRU, backward ------------------------------------------------------------------------------
+// Given dh = dL/dh_t (total), returns the gradients of the pre-activations and the direct part of
+// dL/dh_{t-1} (through z * h_prev only; the matrix parts come from the caller's GEMMs).
+template <class T>
+struct GruGrad {
+  T da_r;     // dL/d(a_r): feeds W_ir, W_hr, b_ir, b_hr
+  T da_z;     // dL/d(a_z)
+  T da_n;     // dL/d(a_in): feeds W_in, b_in (and, reset-before, W_hn and b_hn)
+  T dhn;      // LBR: dL/d(hn) = da_n * r, feeds W_hn, b_hn. Reset-before: dL/d(a_hn) = da_n.
+  T dh_prev;  // the direct part z * dh
+};
+
+// LBR: hn is the hidden-side candidate product (with b_hn) recorded in the forward pass.
+template <class T>
+RNNLAB_HD GruGrad<T> gru_lbr_backward(T dh, T r, T z, T n, T hn, T h_prev) {
+  GruGrad<T> g;
+  const T dn = dh * (T(1) - z);
+  const T dz = dh * (h_prev - n);
+  g.da_n = dn * (T(1) - n * n);
+  g.dhn = g.da_n * r;
+  const T dr = g.da_n * hn;
+  g.da_r = dr * r * (T(1) - r);
+  g.da_z = dz * z * (T(1) - z);
+  g.dh_prev = dh * z;
+  return g;
+}
+
+// Reset-before, first half: everything but r's gradient, which needs W_hn^T da_n (a GEMM).
+template <class T>
+RNNLAB_HD GruGrad<T> gru_rb_backward_candidate(T dh, T z, T n, T h_prev) {
+  GruGrad<T> g;
+  const T dn = dh * (T(1) - z);
+  const T dz = dh * (h_prev - n);
+  g.da_n = dn * (T(1) - n * n);
+  g.dhn = g.da_n;
+  g.da_r = T(0);
+  g.da_z = dz * z * (T(1) - z);
+  g.dh_prev = dh * z;
+  return g;
+}
+// Reset-before, second half: d_rh = (W_hn^T da_n)[j] is dL/d(r * h_prev). Returns da_r and adds the
+// r-path of dL/dh_prev to *dh_prev.
+template <class T>
+RNNLAB_HD T gru_rb_backward_reset(T d_rh, T r, T h_prev, T *dh_prev) {
+  *dh_prev += d_rh * r;
+  return d_rh * h_prev * r * (T(1) - r);
+}
+
+// ---- Diagnostics per value (diagnostics.md) -----------------------------------------------------
+// Distance to saturation of a value in [0, 1] (a gate or a logistic unit).
+template <class T>
+RNNLAB_HD T unit_interval_sat_distance(T v) {
+  return v < T(1) - v ? v : T(1) - v;
+}
+
+// Hidden distance to saturation for a cell's h: tanh and both GRUs 1 - |h|; logistic min(h, 1 - h);
+// relu: 1 if h == 0 else 0 (sat_time is then the fraction of dead units). Linear RNNs have none.
+template <class T>
+RNNLAB_HD T hidden_sat_distance(Act act, T h) {
+  switch (act) {
+    case Act::Sigmoid: return unit_interval_sat_distance(h);
+    case Act::Relu: return h == T(0) ? T(1) : T(0);
+    default: return T(1) - std::fabs(h);
+  }
+}
+
+}  // namespace cell
+}  // namespace rnnlab
+
+#endif

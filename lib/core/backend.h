@@ -1,0 +1,77 @@
+// The one internal interface every backend implements (reference, cpu, cuda).
+//
+// The core (lib/core/api.cpp) validates every argument before it calls a backend, owns the flat
+// parameter and gradient buffers (host float32, layout of core/spec.h), zeroes the gradients of held
+// entries, and computes grad_norm. A backend owns the hidden state and the tape. A backend method
+// either completes or throws before it has changed anything (it reserves memory first).
+#ifndef RNNLAB_CORE_BACKEND_H
+#define RNNLAB_CORE_BACKEND_H
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/spec.h"
+
+namespace rnnlab {
+
+// What backward starts from (validated by the core).
+struct TargetsView {
+  const int32_t *classes = nullptr;
+  const float *values = nullptr;
+  const float *dy = nullptr;
+  const double *values64 = nullptr;  // reference engine only: double targets for the double-precision tests
+};
+
+// What a backward pass reports (diagnostics.md). Traces are filled at level full, only those the
+// cell has; the others stay empty.
+struct PassStats {
+  int steps = 0, batch = 0;
+  rnnlab_diag_level level = RNNLAB_DIAG_OFF;
+  double loss = 0;
+  double omega = 0, steps_in_past = 0;
+  int64_t nonfinite = 0;
+  int nonfinite_first_t = -1;
+  std::array<std::vector<double>, RNNLAB_TRACE_COUNT> traces;
+};
+
+// Which traces a cell has.
+bool cell_has_trace(const ModelSpec &spec, rnnlab_trace trace);
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual rnnlab_backend kind() const = 0;
+
+  // Starts B sequences from h0 (B*H values, or null for zeros); clears the tape.
+  virtual void reset(int B, const float *h0) = 0;
+  // Runs T steps of x (T*B*I). Writes each step's output into y (T*B*out_width). record: append
+  // what backward needs to the tape.
+  virtual void step(const float *params, const float *x, int T, float *y, bool record,
+                    const DiagSettings &ds) = 0;
+  virtual int tape_steps() const = 0;
+  // Drops the tape (eval mode), keeping the hidden state.
+  virtual void clear_tape() = 0;
+  // Back-propagates through the tape, adding into grads; fills stats; clears the tape but keeps
+  // what jacobian() and the input/h0 gradients need until the next step.
+  virtual void backward(const float *params, float *grads, const TargetsView &tg, const DiagSettings &ds,
+                        PassStats *stats) = 0;
+  virtual void hidden(float *h) const = 0;
+  virtual int batch() const = 0;
+  // Gradients of the last backward: dL/dx (steps*B*I) and dL/dh0 (B*H).
+  virtual int grad_steps() const = 0;
+  virtual void input_grad(float *dx) const = 0;
+  virtual void h0_grad(float *dh0) const = 0;
+  // Steps whose Jacobian can be asked for (the current tape, or the last consumed one).
+  virtual int jacobian_steps() const = 0;
+  virtual void jacobian(const float *params, int t, int b, float *J) const = 0;
+};
+
+// Factories; each returns null when that backend is not built in.
+std::unique_ptr<Backend> make_reference_backend(const ModelSpec &spec);
+std::unique_ptr<Backend> make_cpu_backend(const ModelSpec &spec, int threads);
+
+}  // namespace rnnlab
+
+#endif

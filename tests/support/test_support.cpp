@@ -1,0 +1,89 @@
+#include "test_support.h"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace rnnlab_test {
+
+const std::vector<double> &Golden::at(const std::string &k) const {
+  auto it = t.find(k);
+  if (it == t.end()) throw std::runtime_error("golden has no tensor " + k);
+  return it->second;
+}
+
+bool load_golden(const std::string &dir, const std::string &name, Golden *g, std::string *why) {
+  const std::string path = dir + "/" + name + ".txt";
+  std::ifstream in(path);
+  if (!in) {
+    *why = "cannot open " + path;
+    return false;
+  }
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    if (line[0] == '#') {
+      if (g->header.empty()) {
+        g->header = line;
+        std::istringstream hs(line);
+        std::string tok;
+        while (hs >> tok) {
+          const size_t eq = tok.find('=');
+          if (eq != std::string::npos) g->attrs[tok.substr(0, eq)] = tok.substr(eq + 1);
+        }
+      }
+      continue;
+    }
+    const size_t colon = line.find(" :");
+    std::istringstream head(line.substr(0, colon));
+    std::string key;
+    head >> key;
+    std::vector<int> dims;
+    int d;
+    while (head >> d) dims.push_back(d);
+    std::istringstream vals(line.substr(colon + 2));
+    std::vector<double> v;
+    std::string tok;
+    while (vals >> tok) v.push_back(tok == "nan" ? NAN : std::stod(tok));
+    g->t[key] = v;
+    g->shape[key] = dims;
+  }
+  auto num = [&](const char *k) { return g->attrs.count(k) ? std::stoi(g->attrs[k]) : 0; };
+  g->I = num("I");
+  g->H = num("H");
+  g->T = num("T");
+  g->B = num("B");
+  g->O = num("O");
+  return true;
+}
+
+bool close_enough(const double *a, const double *b, size_t n, double rtol, double atol, std::string *report) {
+  double worst = 0;
+  size_t wi = 0;
+  bool ok = true;
+  for (size_t i = 0; i < n; ++i) {
+    if (std::isnan(b[i]) || std::isnan(a[i])) {
+      if (std::isnan(a[i]) != std::isnan(b[i])) {
+        ok = false;
+        worst = INFINITY;
+        wi = i;
+      }
+      continue;
+    }
+    const double excess = std::fabs(a[i] - b[i]) - (atol + rtol * std::fabs(b[i]));
+    if (excess > 0) ok = false;
+    if (excess > worst || (i == 0 && worst == 0)) {
+      worst = excess;
+      wi = i;
+    }
+  }
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "worst at [%zu]: got %.17g, want %.17g (rtol %g, atol %g)", wi, n ? a[wi] : 0.0,
+                n ? b[wi] : 0.0, rtol, atol);
+  *report = buf;
+  return ok;
+}
+
+}  // namespace rnnlab_test

@@ -1,0 +1,31 @@
+// Helpers shared by the internal tests: the golden-file reader and tolerance checks.
+#ifndef RNNLAB_TEST_SUPPORT_H
+#define RNNLAB_TEST_SUPPORT_H
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace rnnlab_test {
+
+// One PyTorch float64 reference pass (shared/golden/README.md).
+struct Golden {
+  std::string header;  // the first comment line
+  std::map<std::string, std::string> attrs;  // cell=gru head=last-softmax I=3 ... nonlinearity=relu
+  std::map<std::string, std::vector<double>> t;  // tensor name -> values
+  std::map<std::string, std::vector<int>> shape;
+  int I = 0, H = 0, T = 0, B = 0, O = 0;
+  bool has(const std::string &k) const { return t.count(k) != 0; }
+  const std::vector<double> &at(const std::string &k) const;
+};
+
+// Reads `dir`/`name`.txt; returns false (with a reason in *why) when the file is missing.
+bool load_golden(const std::string &dir, const std::string &name, Golden *g, std::string *why);
+
+// Largest violation of |a - b| <= atol + rtol * |b| over the arrays (NaN must meet NaN);
+// returns true when all pass. *report describes the worst entry.
+bool close_enough(const double *a, const double *b, size_t n, double rtol, double atol, std::string *report);
+
+}  // namespace rnnlab_test
+
+#endif
