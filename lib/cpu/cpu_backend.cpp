@@ -1,0 +1,602 @@
+// RNNLAB_BACKEND_CPU: rnnlab's own fused cell kernels around oneDNN's GEMMs.
+//
+// oneDNN's fused RNN primitives hide dL/dh_t and the gates, and its step-wise execution needs a
+// workspace per step; so this backend drives dnnl_sgemm itself:
+//   forward   one GEMM for the input projection of a chunk of steps, one recurrent GEMM per step,
+//             then one fused pass over its output: gate math (common/cell_math.h), the tape, and
+//             (level full) the forward-side diagnostics;
+//   backward  per step: one fused pass (gate gradients, ||dL/dh_t||), one GEMM for dL/dh_{t-1};
+//             per chunk of steps: the weight-gradient GEMMs and dL/dx.
+// The tape is h, r, z, n and the hidden-side candidate product: 5 floats per (t, b, unit).
+#include <dnnl.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "common/cell_math.h"
+#include "common/head.h"
+#include "core/backend.h"
+#include "core/error.h"
+
+namespace rnnlab {
+
+namespace {
+
+// C (M x N) = alpha * op(A) op(B) + beta * C, row-major.
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+          const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    return;
+  }
+  const dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (st != dnnl_success) raise(RNNLAB_E_INTERNAL, "dnnl_sgemm failed (status %d)", static_cast<int>(st));
+}
+
+// Grows v to n elements; capacity grows geometrically so that streaming steps stay amortised and a
+// steady state of varying T and B allocates nothing.
+template <class V>
+void grow(V &v, size_t n) {
+  if (n > v.capacity()) v.reserve(std::max(n, v.capacity() * 2));
+  if (v.size() < n) v.resize(n);
+}
+
+// Applies the model's thread count to OpenMP (which oneDNN uses) for one call, then restores the
+// calling thread's setting.
+class ThreadScope {
+ public:
+  explicit ThreadScope(int n) : saved_(omp_get_max_threads()) { omp_set_num_threads(n); }
+  ~ThreadScope() { omp_set_num_threads(saved_); }
+
+ private:
+  int saved_;
+};
+
+inline bool finite(float v) { return std::fabs(v) <= std::numeric_limits<float>::max(); }
+
+// Forward-side sums of one step (diagnostics.md), in this order.
+enum FwdSum { kSat, kSatFrac, kAct, kCand, kZSat, kRSat, kZSatFrac, kRSatFrac, kZMean, kRMean, kZPre, kNumFwd };
+
+constexpr int kChunk = 32;  // steps per input-projection / weight-gradient GEMM
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend(const ModelSpec &s, int threads) : s_(s), L_(make_layout(s)), threads_(threads) {}
+
+  rnnlab_backend kind() const override { return RNNLAB_BACKEND_CPU; }
+
+  void reset(int B, const float *h0) override {
+    grow(h_, static_cast<size_t>(B) * s_.H);
+    h_.resize(static_cast<size_t>(B) * s_.H);
+    if (h0) std::copy(h0, h0 + h_.size(), h_.begin());
+    else std::fill(h_.begin(), h_.end(), 0.0f);
+    B_ = B;
+    n_ = 0;
+    consumed_ = false;
+    grad_steps_ = 0;
+  }
+
+  int tape_steps() const override { return consumed_ ? 0 : n_; }
+  void clear_tape() override {
+    n_ = 0;
+    consumed_ = false;
+  }
+  int batch() const override { return B_; }
+  void hidden(float *h) const override { std::copy(h_.begin(), h_.begin() + static_cast<size_t>(B_) * s_.H, h); }
+  int grad_steps() const override { return grad_steps_; }
+  void input_grad(float *dx) const override {
+    std::copy(dx_.begin(), dx_.begin() + static_cast<size_t>(grad_steps_) * B_ * s_.I, dx);
+  }
+  void h0_grad(float *dh0) const override { std::copy(dh0_.begin(), dh0_.begin() + static_cast<size_t>(B_) * s_.H, dh0); }
+  int jacobian_steps() const override { return n_; }
+
+  void step(const float *p, const float *x, int T, float *y, bool record, const DiagSettings &ds) override {
+    ThreadScope ts(threads_);
+    const int B = B_, H = s_.H, I = s_.I, G = s_.gates();
+    const size_t BH = static_cast<size_t>(B) * H;
+    if (consumed_) {  // a new tape starts after a backward
+      n_ = 0;
+      consumed_ = false;
+    }
+    // Where this call's steps go: after the tape when recording, else into a scratch tape of T
+    // steps (slot 0) that is forgotten afterwards.
+    const int base = record ? n_ : 0;
+    const int steps = base + T;
+    const bool full = record && ds.level >= RNNLAB_DIAG_FULL;
+    // Reserve everything first: nothing below allocates or throws (but for a GEMM failure).
+    Tape &tp = record ? tape_ : scratch_;
+    grow(tp.h, (static_cast<size_t>(steps) + 1) * BH);
+    if (s_.is_gru()) {
+      grow(tp.r, steps * BH);
+      grow(tp.z, steps * BH);
+      grow(tp.n, steps * BH);
+      if (s_.lbr()) grow(tp.hn, steps * BH);
+    }
+    grow(tp.x, static_cast<size_t>(steps) * B * I);
+    grow(tp.y, static_cast<size_t>(steps) * B * s_.out_width());
+    if (full) grow(fwd_, static_cast<size_t>(steps) * kNumFwd);
+    grow(gx_, static_cast<size_t>(kChunk) * B * G * H);
+    grow(gh_, static_cast<size_t>(B) * G * H);
+    grow(rh_, BH);
+    grow(fsum_b_, static_cast<size_t>(B) * kNumFwd);
+    grow(bias_, static_cast<size_t>(G) * H);
+
+    std::copy(x, x + static_cast<size_t>(T) * B * I, tp.x.begin() + static_cast<size_t>(base) * B * I);
+    if (base == 0) std::copy(h_.begin(), h_.begin() + BH, tp.h.begin());
+    // Input-side bias: r and z get both biases (they are only ever summed); n gets b_in only
+    // (b_hn sits inside r * (...) for the LBR GRU, and with W_hn (r*h) for reset-before).
+    const float *b_ih = p + L_.b_ih, *b_hh = p + L_.b_hh;
+    for (int k = 0; k < G * H; ++k) bias_[k] = b_ih[k] + (k < 2 * H || !s_.is_gru() ? b_hh[k] : 0.0f);
+
+    for (int c0 = 0; c0 < T; c0 += kChunk) {
+      const int cn = std::min(kChunk, T - c0);
+      // gx = x W_ih^T + bias for cn steps at once.
+      const float *xc = tp.x.data() + static_cast<size_t>(base + c0) * B * I;
+      for (int r = 0; r < cn * B; ++r) std::copy(bias_.begin(), bias_.begin() + G * H, gx_.begin() + static_cast<size_t>(r) * G * H);
+      gemm(false, true, static_cast<int64_t>(cn) * B, G * H, I, 1.0f, xc, I, p + L_.w_ih, I, 1.0f, gx_.data(), G * H);
+      for (int k = 0; k < cn; ++k) {
+        const int t = base + c0 + k;
+        forward_step(p, t, gx_.data() + static_cast<size_t>(k) * B * G * H, tp, full ? fwd_.data() + static_cast<size_t>(t) * kNumFwd : nullptr, ds);
+      }
+    }
+    // Outputs of every step of this call.
+    const int W = s_.out_width();
+    const float *hs = tp.h.data() + (static_cast<size_t>(base) + 1) * BH;
+    float *ys = tp.y.data() + static_cast<size_t>(base) * B * W;
+    if (s_.has_head()) {
+      for (int r = 0; r < T * B; ++r) std::copy(p + L_.head_b, p + L_.head_b + s_.O, ys + static_cast<size_t>(r) * W);
+      gemm(false, true, static_cast<int64_t>(T) * B, s_.O, H, 1.0f, hs, H, p + L_.head_w, H, 1.0f, ys, W);
+    } else {
+      std::copy(hs, hs + static_cast<size_t>(T) * BH, ys);
+    }
+    std::copy(ys, ys + static_cast<size_t>(T) * B * W, y);
+    std::copy(tp.h.begin() + static_cast<size_t>(steps) * BH, tp.h.begin() + (static_cast<size_t>(steps) + 1) * BH, h_.begin());
+    if (record) {
+      n_ = steps;
+      tape_level_full_ = base == 0 ? full : tape_level_full_;
+    }
+  }
+
+  void backward(const float *p, float *g, const TargetsView &tg, const DiagSettings &ds, PassStats *st) override {
+    ThreadScope ts(threads_);
+    const int n = n_, B = B_, H = s_.H, I = s_.I, G = s_.gates(), W = s_.out_width();
+    const size_t BH = static_cast<size_t>(B) * H, GH = static_cast<size_t>(G) * H;
+    Tape &tp = tape_;
+    grow(dy_, static_cast<size_t>(n) * B * W);
+    grow(dx_, static_cast<size_t>(n) * B * I);
+    grow(dh0_, BH);
+    grow(dnext_, BH);
+    grow(delta_, BH);
+    grow(dgx_, static_cast<size_t>(kChunk) * B * GH);
+    grow(dgh_, static_cast<size_t>(kChunk) * B * GH);
+    grow(drh_, BH);
+    grow(rhc_, static_cast<size_t>(kChunk) * BH);
+    grow(dn2_, static_cast<size_t>(n) * B);
+    grow(pn2_, static_cast<size_t>(n) * B);
+    const bool every = s_.head == RNNLAB_HEAD_EVERY_SOFTMAX || !s_.has_head() || tg.dy;
+    if (s_.has_head() && every) grow(dhead_, static_cast<size_t>(n) * BH);
+
+    // dL/dy of every step.
+    double loss = std::numeric_limits<double>::quiet_NaN();
+    if (tg.dy) {
+      std::copy(tg.dy, tg.dy + static_cast<size_t>(n) * B * W, dy_.begin());
+    } else {
+      std::fill(dy_.begin(), dy_.begin() + static_cast<size_t>(n) * B * W, 0.0f);
+      std::vector<const float *> ys(n);
+      std::vector<float *> dys(n);
+      for (int t = 0; t < n; ++t) {
+        ys[t] = tp.y.data() + static_cast<size_t>(t) * B * W;
+        dys[t] = dy_.data() + static_cast<size_t>(t) * B * W;
+      }
+      loss = head_loss<float>(s_.head, s_.O, B, n, ys.data(), tg.classes, tg.values, dys.data(), nullptr, 0.0);
+    }
+    int64_t nonfinite = (!tg.dy && !std::isfinite(loss)) ? 1 : 0;
+    int first_bad = -1;
+
+    // The head: dW_y, db_y, and what it sends into each h_t.
+    const float *hs = tp.h.data() + BH;  // h_1 .. h_n
+    if (s_.has_head()) {
+      const int t0 = every ? 0 : n - 1;
+      const int64_t rows = static_cast<int64_t>(n - t0) * B;
+      const float *dyr = dy_.data() + static_cast<size_t>(t0) * B * W;
+      gemm(true, false, s_.O, H, rows, 1.0f, dyr, W, hs + static_cast<size_t>(t0) * BH, H, 1.0f, g + L_.head_w, H);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int o = 0; o < s_.O; ++o) g[L_.head_b + o] += dyr[r * W + o];
+      if (every) gemm(false, false, static_cast<int64_t>(n) * B, H, s_.O, 1.0f, dy_.data(), W, p + L_.head_w, H, 0.0f, dhead_.data(), H);
+    }
+
+    std::fill(dnext_.begin(), dnext_.begin() + BH, 0.0f);
+    const float *w_hh = p + L_.w_hh, *w_ih = p + L_.w_ih;
+    for (int c1 = n; c1 > 0; c1 -= kChunk) {
+      const int c0 = std::max(0, c1 - kChunk), cn = c1 - c0;
+      for (int t = c1 - 1; t >= c0; --t) {
+        float *dgx = dgx_.data() + static_cast<size_t>(t - c0) * B * GH;
+        float *dgh = dgh_.data() + static_cast<size_t>(t - c0) * B * GH;
+        // delta_t = recurrent part + head part.
+        float *delta = delta_.data();
+        if (!s_.has_head()) {
+          const float *d = dy_.data() + static_cast<size_t>(t) * BH;
+          for (size_t k = 0; k < BH; ++k) delta[k] = dnext_[k] + d[k];
+        } else if (every) {
+          const float *d = dhead_.data() + static_cast<size_t>(t) * BH;
+          for (size_t k = 0; k < BH; ++k) delta[k] = dnext_[k] + d[k];
+        } else if (t == n - 1) {
+          std::copy(dnext_.begin(), dnext_.begin() + BH, delta);
+          gemm(false, false, B, H, s_.O, 1.0f, dy_.data() + static_cast<size_t>(t) * B * W, W, p + L_.head_w, H, 1.0f, delta, H);
+        } else {
+          std::copy(dnext_.begin(), dnext_.begin() + BH, delta);
+        }
+        const int64_t bad = backward_step(p, t, delta, dgx, dgh, dnext_.data(), dn2_.data() + static_cast<size_t>(t) * B);
+        if (bad) {
+          nonfinite += bad;
+          first_bad = t;
+        }
+        // dL/dh_{t-1}: the matrix part, on top of the direct part backward_step wrote.
+        if (s_.lbr()) {
+          gemm(false, false, B, H, 3 * H, 1.0f, dgh, GH, w_hh, H, 1.0f, dnext_.data(), H);
+        } else if (s_.is_gru()) {
+          gemm(false, false, B, H, 2 * H, 1.0f, dgh, GH, w_hh, H, 1.0f, dnext_.data(), H);
+        } else {
+          gemm(false, false, B, H, H, 1.0f, dgh, GH, w_hh, H, 1.0f, dnext_.data(), H);
+        }
+        double *pn = pn2_.data() + static_cast<size_t>(t) * B;
+        for (int b = 0; b < B; ++b) {
+          double s = 0;
+          const float *v = dnext_.data() + static_cast<size_t>(b) * H;
+          for (int j = 0; j < H; ++j) s += static_cast<double>(v[j]) * v[j];
+          pn[b] = s;
+        }
+      }
+      // Weight gradients and dL/dx of the chunk: one GEMM each over cn*B rows.
+      const int64_t rows = static_cast<int64_t>(cn) * B;
+      const float *hprev = tp.h.data() + static_cast<size_t>(c0) * BH;
+      const float *xc = tp.x.data() + static_cast<size_t>(c0) * B * I;
+      gemm(true, false, GH, I, rows, 1.0f, dgx_.data(), GH, xc, I, 1.0f, g + L_.w_ih, I);
+      gemm(false, false, rows, I, GH, 1.0f, dgx_.data(), GH, w_ih, I, 0.0f, dx_.data() + static_cast<size_t>(c0) * B * I, I);
+      if (s_.is_gru() && !s_.lbr()) {
+        // reset-before: r and z rows see h_{t-1}; the candidate rows see r * h_{t-1}.
+        gemm(true, false, 2 * H, H, rows, 1.0f, dgh_.data(), GH, hprev, H, 1.0f, g + L_.w_hh, H);
+        float *rh = rhc_.data();
+        const float *r = tp.r.data() + static_cast<size_t>(c0) * BH;
+        for (size_t k = 0; k < static_cast<size_t>(rows) * H; ++k) rh[k] = r[k] * hprev[k];
+        gemm(true, false, H, H, rows, 1.0f, dgh_.data() + 2 * H, GH, rh, H, 1.0f, g + L_.w_hh + 2 * static_cast<size_t>(H) * H, H);
+      } else {
+        gemm(true, false, GH, H, rows, 1.0f, dgh_.data(), GH, hprev, H, 1.0f, g + L_.w_hh, H);
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        const float *a = dgx_.data() + r * GH, *bb = dgh_.data() + r * GH;
+        float *gbi = g + L_.b_ih, *gbh = g + L_.b_hh;
+        for (size_t k = 0; k < GH; ++k) {
+          gbi[k] += a[k];
+          gbh[k] += bb[k];
+        }
+      }
+    }
+    std::copy(dnext_.begin(), dnext_.begin() + BH, dh0_.begin());
+    grad_steps_ = n;
+    for (size_t i = 0; i < L_.total; ++i) nonfinite += !std::isfinite(g[i]);
+    fill_stats(loss, nonfinite, first_bad, ds, st);
+    consumed_ = true;
+  }
+
+  void jacobian(const float *p, int t, int b, float *J) const override {
+    // Row i of J is J^T e_i: one backward step from dL/dh_t = e_i, done per unit in double.
+    const int H = s_.H;
+    const size_t BH = static_cast<size_t>(B_) * H, o = static_cast<size_t>(t) * BH + static_cast<size_t>(b) * H;
+    const float *hp = tape_.h.data() + o;  // h_{t-1} of step t is slot t
+    const float *w = p + L_.w_hh;
+    std::vector<double> row(H), da(static_cast<size_t>(s_.gates()) * H);
+    for (int i = 0; i < H; ++i) {
+      std::fill(row.begin(), row.end(), 0.0);
+      std::fill(da.begin(), da.end(), 0.0);
+      if (!s_.is_gru()) {
+        da[i] = cell::act_derivative_from_output<double>(s_.act(), tape_.h[o + BH + i]);
+      } else {
+        const double r = tape_.r[o + i], z = tape_.z[o + i], nn = tape_.n[o + i];
+        if (s_.lbr()) {
+          const cell::GruGrad<double> gg = cell::gru_lbr_backward<double>(1.0, r, z, nn, tape_.hn[o + i], hp[i]);
+          da[i] = gg.da_r;
+          da[H + i] = gg.da_z;
+          da[2 * H + i] = gg.dhn;
+          row[i] = gg.dh_prev;
+        } else {
+          const cell::GruGrad<double> gg = cell::gru_rb_backward_candidate<double>(1.0, z, nn, hp[i]);
+          da[H + i] = gg.da_z;
+          row[i] = gg.dh_prev;
+          for (int k = 0; k < H; ++k) {  // d(r*h)_k = W_hn[i][k] da_n
+            const double d_rh = static_cast<double>(w[(2 * static_cast<size_t>(H) + i) * H + k]) * gg.da_n;
+            double dp = 0;
+            da[k] += cell::gru_rb_backward_reset<double>(d_rh, tape_.r[o + k], hp[k], &dp);
+            row[k] += dp;
+          }
+        }
+      }
+      const int rows = s_.is_gru() && !s_.lbr() ? 2 * H : s_.gates() * H;
+      for (int q = 0; q < rows; ++q) {
+        if (da[q] == 0.0) continue;
+        const float *wr = w + static_cast<size_t>(q) * H;
+        for (int k = 0; k < H; ++k) row[k] += wr[k] * da[q];
+      }
+      for (int k = 0; k < H; ++k) J[static_cast<size_t>(i) * H + k] = static_cast<float>(row[k]);
+    }
+  }
+
+ private:
+  struct Tape {
+    std::vector<float> h, r, z, n, hn, x, y;
+  };
+
+  // One forward step t: gx holds x_t W_ih^T + bias (B x G*H). Reads h_{t-1} from slot t of the
+  // tape and writes h_t to slot t+1.
+  void forward_step(const float *p, int t, const float *gx, Tape &tp, double *fwd, const DiagSettings &ds) {
+    const int B = B_, H = s_.H, G = s_.gates();
+    const size_t BH = static_cast<size_t>(B) * H, GH = static_cast<size_t>(G) * H;
+    const float *hp = tp.h.data() + static_cast<size_t>(t) * BH;
+    float *hn_out = tp.h.data() + (static_cast<size_t>(t) + 1) * BH;
+    const float *w_hh = p + L_.w_hh, *b_hh = p + L_.b_hh;
+    float *gh = gh_.data();
+    const float thr = static_cast<float>(ds.sat_thresh);
+    const cell::Act act = s_.act();
+    const int nt = threads_;
+    if (!s_.is_gru()) {
+      gemm(false, true, B, H, H, 1.0f, hp, H, w_hh, H, 0.0f, gh, H);
+#pragma omp parallel for num_threads(nt) schedule(static)
+      for (int b = 0; b < B; ++b) {
+        const float *gxb = gx + static_cast<size_t>(b) * H, *ghb = gh + static_cast<size_t>(b) * H;
+        float *hb = hn_out + static_cast<size_t>(b) * H;
+        for (int j = 0; j < H; ++j) hb[j] = cell::activate(act, gxb[j] + ghb[j]);
+        if (fwd) fwd_sums(b, hb, nullptr, nullptr, nullptr, nullptr, thr);
+      }
+    } else if (s_.lbr()) {
+      gemm(false, true, B, 3 * H, H, 1.0f, hp, H, w_hh, H, 0.0f, gh, 3 * H);
+      const float *b_hn = b_hh + 2 * H;
+      float *rt = tp.r.data() + static_cast<size_t>(t) * BH, *zt = tp.z.data() + static_cast<size_t>(t) * BH;
+      float *nt_ = tp.n.data() + static_cast<size_t>(t) * BH, *hnt = tp.hn.data() + static_cast<size_t>(t) * BH;
+#pragma omp parallel for num_threads(nt) schedule(static)
+      for (int b = 0; b < B; ++b) {
+        const float *gxb = gx + b * GH, *ghb = gh + b * GH, *hpb = hp + static_cast<size_t>(b) * H;
+        const size_t o = static_cast<size_t>(b) * H;
+        for (int j = 0; j < H; ++j) {
+          const float hn = ghb[2 * H + j] + b_hn[j];
+          const cell::GruUnit<float> u = cell::gru_lbr_forward(gxb[j] + ghb[j], gxb[H + j] + ghb[H + j], gxb[2 * H + j], hn, hpb[j]);
+          rt[o + j] = u.r;
+          zt[o + j] = u.z;
+          nt_[o + j] = u.n;
+          hnt[o + j] = hn;
+          hn_out[o + j] = u.h;
+        }
+        if (fwd) fwd_sums(b, hn_out + o, rt + o, zt + o, nt_ + o, gxb + H, thr, ghb + H);
+      }
+    } else {
+      gemm(false, true, B, 2 * H, H, 1.0f, hp, H, w_hh, H, 0.0f, gh, 3 * H);
+      float *rt = tp.r.data() + static_cast<size_t>(t) * BH, *zt = tp.z.data() + static_cast<size_t>(t) * BH;
+      float *nt_ = tp.n.data() + static_cast<size_t>(t) * BH;
+      float *rh = rh_.data();
+#pragma omp parallel for num_threads(nt) schedule(static)
+      for (int b = 0; b < B; ++b) {
+        const float *gxb = gx + b * GH, *ghb = gh + b * GH, *hpb = hp + static_cast<size_t>(b) * H;
+        const size_t o = static_cast<size_t>(b) * H;
+        for (int j = 0; j < H; ++j) {
+          rt[o + j] = cell::sigmoid(gxb[j] + ghb[j]);
+          zt[o + j] = cell::sigmoid(gxb[H + j] + ghb[H + j]);
+          rh[o + j] = rt[o + j] * hpb[j];
+        }
+      }
+      // a_hn = (r * h) W_hn^T + b_hn, into the n columns of gh.
+      for (int b = 0; b < B; ++b) std::copy(b_hh + 2 * H, b_hh + 3 * H, gh + b * GH + 2 * H);
+      gemm(false, true, B, H, H, 1.0f, rh, H, w_hh + 2 * static_cast<size_t>(H) * H, H, 1.0f, gh + 2 * H, 3 * H);
+#pragma omp parallel for num_threads(nt) schedule(static)
+      for (int b = 0; b < B; ++b) {
+        const float *gxb = gx + b * GH, *ghb = gh + b * GH, *hpb = hp + static_cast<size_t>(b) * H;
+        const size_t o = static_cast<size_t>(b) * H;
+        for (int j = 0; j < H; ++j) {
+          nt_[o + j] = cell::gru_rb_candidate(gxb[2 * H + j], ghb[2 * H + j]);
+          hn_out[o + j] = cell::gru_blend(zt[o + j], nt_[o + j], hpb[j]);
+        }
+        if (fwd) fwd_sums(b, hn_out + o, rt + o, zt + o, nt_ + o, gxb + H, thr, ghb + H);
+      }
+    }
+    if (fwd) {
+      for (int k = 0; k < kNumFwd; ++k) {
+        double s = 0;
+        for (int b = 0; b < B; ++b) s += fsum_b_[static_cast<size_t>(b) * kNumFwd + k];
+        fwd[k] = s;
+      }
+    }
+  }
+
+  // Forward-side diagnostic sums of one sequence at one step. az = input part + hidden part of
+  // the z pre-activation (the hidden part without b_hz, which the input part already holds).
+  void fwd_sums(int b, const float *h, const float *r, const float *z, const float *n, const float *gx_z, float thr,
+                const float *gh_z = nullptr) {
+    double s[kNumFwd] = {0};
+    const int H = s_.H;
+    const cell::Act act = s_.act();
+    for (int j = 0; j < H; ++j) {
+      const float d = cell::hidden_sat_distance(act, h[j]);
+      s[kSat] += d;
+      s[kSatFrac] += d < thr;
+      s[kAct] += cell::act_derivative_from_output(act, h[j]);
+    }
+    if (z) {
+      for (int j = 0; j < H; ++j) {
+        const float dz = cell::unit_interval_sat_distance(z[j]), dr = cell::unit_interval_sat_distance(r[j]);
+        s[kCand] += 1.0 - static_cast<double>(n[j]) * n[j];
+        s[kZSat] += dz;
+        s[kRSat] += dr;
+        s[kZSatFrac] += dz < thr;
+        s[kRSatFrac] += dr < thr;
+        s[kZMean] += z[j];
+        s[kRMean] += r[j];
+        s[kZPre] += static_cast<double>(gx_z[j]) + gh_z[j];
+      }
+    }
+    std::copy(s, s + kNumFwd, fsum_b_.begin() + static_cast<size_t>(b) * kNumFwd);
+  }
+
+  // One backward step t from delta = dL/dh_t (B x H): writes the gate gradients (input side dgx,
+  // hidden side dgh, B x G*H), the direct part of dL/dh_{t-1} into dprev, ||delta_b||^2 into dn2.
+  // Returns the number of non-finite values among h_t, the gates and delta.
+  int64_t backward_step(const float *p, int t, const float *delta, float *dgx, float *dgh, float *dprev, double *dn2) {
+    const int B = B_, H = s_.H, G = s_.gates();
+    const size_t BH = static_cast<size_t>(B) * H, GH = static_cast<size_t>(G) * H;
+    const Tape &tp = tape_;
+    const float *hp = tp.h.data() + static_cast<size_t>(t) * BH, *ht = hp + BH;
+    int64_t bad = 0;
+    const int nt = threads_;
+    if (!s_.is_gru()) {
+      const cell::Act act = s_.act();
+#pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : bad)
+      for (int b = 0; b < B; ++b) {
+        const size_t o = static_cast<size_t>(b) * H;
+        double s = 0;
+        for (int j = 0; j < H; ++j) {
+          const float d = delta[o + j];
+          s += static_cast<double>(d) * d;
+          const float da = d * cell::act_derivative_from_output(act, ht[o + j]);
+          dgx[o + j] = da;
+          dgh[o + j] = da;
+          dprev[o + j] = 0.0f;
+          bad += !finite(d) + !finite(ht[o + j]);
+        }
+        dn2[b] = s;
+      }
+      return bad;
+    }
+    const float *r = tp.r.data() + static_cast<size_t>(t) * BH, *z = tp.z.data() + static_cast<size_t>(t) * BH;
+    const float *n = tp.n.data() + static_cast<size_t>(t) * BH;
+    if (s_.lbr()) {
+      const float *hn = tp.hn.data() + static_cast<size_t>(t) * BH;
+#pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : bad)
+      for (int b = 0; b < B; ++b) {
+        const size_t o = static_cast<size_t>(b) * H;
+        float *gxb = dgx + b * GH, *ghb = dgh + b * GH;
+        double s = 0;
+        for (int j = 0; j < H; ++j) {
+          const float d = delta[o + j];
+          s += static_cast<double>(d) * d;
+          const cell::GruGrad<float> gg = cell::gru_lbr_backward(d, r[o + j], z[o + j], n[o + j], hn[o + j], hp[o + j]);
+          gxb[j] = ghb[j] = gg.da_r;
+          gxb[H + j] = ghb[H + j] = gg.da_z;
+          gxb[2 * H + j] = gg.da_n;
+          ghb[2 * H + j] = gg.dhn;
+          dprev[o + j] = gg.dh_prev;
+          bad += !finite(d) + !finite(ht[o + j]) + !finite(r[o + j]) + !finite(z[o + j]) + !finite(n[o + j]);
+        }
+        dn2[b] = s;
+      }
+      return bad;
+    }
+    // Reset-before: r's gradient needs d(r*h) = da_n W_hn, a GEMM between two unit passes.
+#pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : bad)
+    for (int b = 0; b < B; ++b) {
+      const size_t o = static_cast<size_t>(b) * H;
+      float *gxb = dgx + b * GH, *ghb = dgh + b * GH;
+      double s = 0;
+      for (int j = 0; j < H; ++j) {
+        const float d = delta[o + j];
+        s += static_cast<double>(d) * d;
+        const cell::GruGrad<float> gg = cell::gru_rb_backward_candidate(d, z[o + j], n[o + j], hp[o + j]);
+        gxb[H + j] = ghb[H + j] = gg.da_z;
+        gxb[2 * H + j] = ghb[2 * H + j] = gg.da_n;
+        dprev[o + j] = gg.dh_prev;
+        bad += !finite(d) + !finite(ht[o + j]) + !finite(r[o + j]) + !finite(z[o + j]) + !finite(n[o + j]);
+      }
+      dn2[b] = s;
+    }
+    float *drh = drh_.data();
+    gemm(false, false, B, H, H, 1.0f, dgh + 2 * H, GH, p + L_.w_hh + 2 * static_cast<size_t>(H) * H, H, 0.0f, drh, H);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int b = 0; b < B; ++b) {
+      const size_t o = static_cast<size_t>(b) * H;
+      float *gxb = dgx + b * GH, *ghb = dgh + b * GH;
+      for (int j = 0; j < H; ++j) gxb[j] = ghb[j] = cell::gru_rb_backward_reset(drh[o + j], r[o + j], hp[o + j], &dprev[o + j]);
+    }
+    return bad;
+  }
+
+  void fill_stats(double loss, int64_t nonfinite, int first_bad, const DiagSettings &ds, PassStats *st) {
+    const int n = n_, B = B_;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    st->steps = n;
+    st->batch = B;
+    st->level = ds.level;
+    st->loss = loss;
+    st->nonfinite = nonfinite;
+    st->nonfinite_first_t = first_bad;
+    st->omega = nan;
+    st->steps_in_past = nan;
+    for (auto &tr : st->traces) tr.clear();
+    if (ds.level >= RNNLAB_DIAG_SUMMARY) {
+      double sum = 0;
+      int64_t valid = 0;
+      for (size_t k = 0; k < static_cast<size_t>(n) * B; ++k) {
+        if (!(dn2_[k] >= ds.bound)) continue;
+        const double r = pn2_[k] / dn2_[k] - 1.0;
+        sum += r * r;
+        ++valid;
+      }
+      st->omega = valid ? sum / static_cast<double>(valid) : nan;
+      st->steps_in_past = static_cast<double>(valid) / (static_cast<double>(n) * B);
+    }
+    if (ds.level < RNNLAB_DIAG_FULL) return;
+    auto put = [&](rnnlab_trace k) -> std::vector<double> * {
+      if (!cell_has_trace(s_, k)) return nullptr;
+      st->traces[k].assign(n, nan);
+      return &st->traces[k];
+    };
+    std::vector<double> *grad = put(RNNLAB_TRACE_GRAD_TIME), *transfer = put(RNNLAB_TRACE_TRANSFER_TIME);
+    for (int t = 0; t < n; ++t) {
+      double gsum = 0, tr = 0;
+      int tn = 0;
+      for (int b = 0; b < B; ++b) {
+        const double dn = std::sqrt(dn2_[static_cast<size_t>(t) * B + b]);
+        gsum += dn;
+        if (dn >= 1e-10) {
+          tr += std::sqrt(pn2_[static_cast<size_t>(t) * B + b]) / dn;
+          ++tn;
+        }
+      }
+      (*grad)[t] = gsum / B;
+      (*transfer)[t] = tn ? tr / tn : nan;
+    }
+    if (!tape_level_full_) return;  // forward sums were not recorded for this tape
+    const double cnt = static_cast<double>(B) * s_.H;
+    const std::pair<rnnlab_trace, int> fwd_map[] = {
+        {RNNLAB_TRACE_SAT_TIME, kSat},           {RNNLAB_TRACE_SAT_FRAC_TIME, kSatFrac},
+        {RNNLAB_TRACE_ACT_TIME, kAct},           {RNNLAB_TRACE_CAND_ACT_TIME, kCand},
+        {RNNLAB_TRACE_GATE_Z_SAT_TIME, kZSat},   {RNNLAB_TRACE_GATE_R_SAT_TIME, kRSat},
+        {RNNLAB_TRACE_GATE_Z_SAT_FRAC_TIME, kZSatFrac}, {RNNLAB_TRACE_GATE_R_SAT_FRAC_TIME, kRSatFrac},
+        {RNNLAB_TRACE_GATE_Z_MEAN_TIME, kZMean}, {RNNLAB_TRACE_GATE_R_MEAN_TIME, kRMean},
+        {RNNLAB_TRACE_GATE_Z_PREACT_TIME, kZPre}};
+    for (const auto &m : fwd_map) {
+      std::vector<double> *v = put(m.first);
+      if (!v) continue;
+      for (int t = 0; t < n; ++t) (*v)[t] = fwd_[static_cast<size_t>(t) * kNumFwd + m.second] / cnt;
+    }
+  }
+
+  ModelSpec s_;
+  Layout L_;
+  int threads_;
+  int B_ = 0, n_ = 0, grad_steps_ = 0;
+  bool consumed_ = false, tape_level_full_ = false;
+  Tape tape_, scratch_;
+  std::vector<float> h_, gx_, gh_, rh_, bias_;
+  std::vector<double> fwd_, fsum_b_;
+  std::vector<float> dy_, dx_, dh0_, dnext_, delta_, dgx_, dgh_, drh_, rhc_, dhead_;
+  std::vector<double> dn2_, pn2_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(const ModelSpec &spec, int threads) {
+  return std::make_unique<CpuBackend>(spec, threads);
+}
+
+}  // namespace rnnlab
