@@ -7,6 +7,7 @@
 #define RNNLAB_COMMON_CELL_MATH_H
 
 #include <cmath>
+#include <cstdint>
 
 #if defined(__CUDACC__)
 #define RNNLAB_HD __host__ __device__ __forceinline__
@@ -20,15 +21,75 @@ namespace cell {
 // Activation of a vanilla RNN. The numbers are pinned: they are the rnnlab_cell values minus 2.
 enum class Act : int { Tanh = 0, Sigmoid = 1, Relu = 2, Linear = 3 };
 
+// exp and tanh. In double (the tests' ground truth) they are libm's. In float on the host they are
+// branch-free polynomials that compilers vectorise inside the fused gate loops (libm calls are not),
+// accurate to a few float ulps; NaN stays NaN and overflow saturates as libm's does. On a GPU they
+// are the device's own expf/tanhf.
+template <class T>
+RNNLAB_HD T exp_(T x) {
+  return std::exp(x);
+}
+template <class T>
+RNNLAB_HD T tanh_(T x) {
+  return std::tanh(x);
+}
+
+#if !defined(__CUDA_ARCH__)
+// exp(x) = 2^k * e^r, r = x - k ln 2 in [-ln2/2, ln2/2], e^r by a degree-7 polynomial (Cephes' expf
+// coefficients). x is clamped to where 2^k is a normal float; below that the true value rounds to
+// (almost) 0 in every use here, above it the result is a huge finite number, not Inf.
+template <>
+inline float exp_<float>(float x) {
+  const float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  const float kf = std::floor(xc * 1.44269504088896341f + 0.5f);
+  const float r = (xc - kf * 0.693359375f) + kf * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  union {
+    int32_t i;
+    float f;
+  } two_k;
+  two_k.i = (static_cast<int32_t>(kf) + 127) << 23;
+  const float y = p * two_k.f;
+  return x != x ? x : y;
+}
+
+// tanh: an odd Taylor polynomial below |x| = 0.5 (where 1 - e^{-2|x|} would cancel), and
+// (1 - e) / (1 + e) with e = e^{-2|x|} above.
+template <>
+inline float tanh_<float>(float x) {
+  const float ax = std::fabs(x);
+  const float x2 = x * x;
+  float q = 6404582.0f / 10854718875.0f;
+  q = q * x2 - 929569.0f / 638512875.0f;
+  q = q * x2 + 21844.0f / 6081075.0f;
+  q = q * x2 - 1382.0f / 155925.0f;
+  q = q * x2 + 62.0f / 2835.0f;
+  q = q * x2 - 17.0f / 315.0f;
+  q = q * x2 + 2.0f / 15.0f;
+  q = q * x2 - 1.0f / 3.0f;
+  const float small = x + x * x2 * q;
+  const float e = exp_<float>(-2.0f * ax);
+  const float big = (1.0f - e) / (1.0f + e);
+  const float signed_big = x < 0.0f ? -big : big;
+  return ax < 0.5f ? small : signed_big;
+}
+#endif
+
 template <class T>
 RNNLAB_HD T sigmoid(T a) {
-  return T(1) / (T(1) + std::exp(-a));
+  return T(1) / (T(1) + exp_(-a));
 }
 
 template <class T>
 RNNLAB_HD T activate(Act act, T a) {
   switch (act) {
-    case Act::Tanh: return std::tanh(a);
+    case Act::Tanh: return tanh_(a);
     case Act::Sigmoid: return sigmoid(a);
     case Act::Relu: return a > T(0) ? a : T(0);
     default: return a;
@@ -60,7 +121,7 @@ RNNLAB_HD GruUnit<T> gru_lbr_forward(T a_r, T a_z, T a_in, T hn, T h_prev) {
   GruUnit<T> u;
   u.r = sigmoid(a_r);
   u.z = sigmoid(a_z);
-  u.n = std::tanh(a_in + u.r * hn);
+  u.n = tanh_(a_in + u.r * hn);
   u.h = (T(1) - u.z) * u.n + u.z * h_prev;
   return u;
 }
@@ -69,7 +130,7 @@ RNNLAB_HD GruUnit<T> gru_lbr_forward(T a_r, T a_z, T a_in, T hn, T h_prev) {
 // caller after r is known. These two helpers split the unit at that point.
 template <class T>
 RNNLAB_HD T gru_rb_candidate(T a_in, T a_hn) {
-  return std::tanh(a_in + a_hn);
+  return tanh_(a_in + a_hn);
 }
 template <class T>
 RNNLAB_HD T gru_blend(T z, T n, T h_prev) {

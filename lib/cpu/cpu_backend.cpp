@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "common/cell_math.h"
 #include "common/head.h"
@@ -57,10 +58,187 @@ class ThreadScope {
   int saved_;
 };
 
-inline bool finite(float v) { return std::fabs(v) <= std::numeric_limits<float>::max(); }
-
 // Forward-side sums of one step (diagnostics.md), in this order.
 enum FwdSum { kSat, kSatFrac, kAct, kCand, kZSat, kRSat, kZSatFrac, kRSatFrac, kZMean, kRMean, kZPre, kNumFwd };
+
+// ---- Fused row kernels: one sequence's H units. Restrict-qualified and branch-free so that the
+// compiler vectorises them (with -fno-trapping-math, see lib/CMakeLists.txt).
+#define RL_R __restrict
+
+template <cell::Act A>
+void rnn_fwd_row(int H, const float *RL_R gx, const float *RL_R gh, float *RL_R h) {
+  for (int j = 0; j < H; ++j) h[j] = cell::activate(A, gx[j] + gh[j]);
+}
+
+void gru_lbr_fwd_row(int H, const float *RL_R gx, const float *RL_R gh, const float *RL_R b_hn,
+                     const float *RL_R hp, float *RL_R r, float *RL_R z, float *RL_R n, float *RL_R hn,
+                     float *RL_R h) {
+  for (int j = 0; j < H; ++j) {
+    const float hnj = gh[2 * H + j] + b_hn[j];
+    const cell::GruUnit<float> u = cell::gru_lbr_forward(gx[j] + gh[j], gx[H + j] + gh[H + j], gx[2 * H + j], hnj, hp[j]);
+    r[j] = u.r;
+    z[j] = u.z;
+    n[j] = u.n;
+    hn[j] = hnj;
+    h[j] = u.h;
+  }
+}
+
+void gru_rb_gates_row(int H, const float *RL_R gx, const float *RL_R gh, const float *RL_R hp, float *RL_R r,
+                      float *RL_R z, float *RL_R rh) {
+  for (int j = 0; j < H; ++j) {
+    r[j] = cell::sigmoid(gx[j] + gh[j]);
+    z[j] = cell::sigmoid(gx[H + j] + gh[H + j]);
+    rh[j] = r[j] * hp[j];
+  }
+}
+
+void gru_rb_cand_row(int H, const float *RL_R gx_n, const float *RL_R gh_n, const float *RL_R z,
+                     const float *RL_R hp, float *RL_R n, float *RL_R h) {
+  for (int j = 0; j < H; ++j) {
+    n[j] = cell::gru_rb_candidate(gx_n[j], gh_n[j]);
+    h[j] = cell::gru_blend(z[j], n[j], hp[j]);
+  }
+}
+
+inline float nonfinite_f(float v) { return std::fabs(v) <= std::numeric_limits<float>::max() ? 0.0f : 1.0f; }
+
+// Sum of squares with 8 independent float lanes (vectorisable without reassociation flags),
+// finished in double.
+inline double sum_sq(const float *RL_R v, int H) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int j = 0;
+  for (; j + 8 <= H; j += 8)
+    for (int k = 0; k < 8; ++k) acc[k] += v[j + k] * v[j + k];
+  double s = 0;
+  for (; j < H; ++j) s += static_cast<double>(v[j]) * v[j];
+  for (int k = 0; k < 8; ++k) s += acc[k];
+  return s;
+}
+
+// Number of NaN/Inf in v: a vectorised test (v * 0 is NaN exactly when v is not finite), then an
+// exact count only in the rare case that one is there.
+inline float count_nonfinite(const float *RL_R v, int H) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int j = 0;
+  for (; j + 8 <= H; j += 8)
+    for (int k = 0; k < 8; ++k) acc[k] += v[j + k] * 0.0f;
+  float t = 0;
+  for (; j < H; ++j) t += v[j] * 0.0f;
+  for (int k = 0; k < 8; ++k) t += acc[k];
+  if (t == 0.0f) return 0.0f;
+  float c = 0;
+  for (j = 0; j < H; ++j) c += nonfinite_f(v[j]);
+  return c;
+}
+
+// Returns ||delta||^2; bad += non-finite entries of delta, h.
+template <cell::Act A>
+double rnn_bwd_row(int H, const float *RL_R delta, const float *RL_R h, float *RL_R dgx, float *RL_R dgh,
+                   float *RL_R dprev, float *bad) {
+  for (int j = 0; j < H; ++j) {
+    const float da = delta[j] * cell::act_derivative_from_output(A, h[j]);
+    dgx[j] = da;
+    dgh[j] = da;
+    dprev[j] = 0.0f;
+  }
+  *bad += count_nonfinite(delta, H) + count_nonfinite(h, H);
+  return sum_sq(delta, H);
+}
+
+double gru_lbr_bwd_row(int H, const float *RL_R delta, const float *RL_R r, const float *RL_R z,
+                       const float *RL_R n, const float *RL_R hn, const float *RL_R hp, const float *RL_R h,
+                       float *RL_R dgx, float *RL_R dgh, float *RL_R dprev, float *bad) {
+  for (int j = 0; j < H; ++j) {
+    const cell::GruGrad<float> gg = cell::gru_lbr_backward(delta[j], r[j], z[j], n[j], hn[j], hp[j]);
+    dgx[j] = gg.da_r;
+    dgh[j] = gg.da_r;
+    dgx[H + j] = gg.da_z;
+    dgh[H + j] = gg.da_z;
+    dgx[2 * H + j] = gg.da_n;
+    dgh[2 * H + j] = gg.dhn;
+    dprev[j] = gg.dh_prev;
+  }
+  *bad += count_nonfinite(delta, H) + count_nonfinite(h, H) + count_nonfinite(r, H) + count_nonfinite(z, H) +
+          count_nonfinite(n, H);
+  return sum_sq(delta, H);
+}
+
+double gru_rb_bwd_row(int H, const float *RL_R delta, const float *RL_R r, const float *RL_R z,
+                      const float *RL_R n, const float *RL_R hp, const float *RL_R h, float *RL_R dgx,
+                      float *RL_R dgh, float *RL_R dprev, float *bad) {
+  for (int j = 0; j < H; ++j) {
+    const cell::GruGrad<float> gg = cell::gru_rb_backward_candidate(delta[j], z[j], n[j], hp[j]);
+    dgx[H + j] = gg.da_z;
+    dgh[H + j] = gg.da_z;
+    dgx[2 * H + j] = gg.da_n;
+    dgh[2 * H + j] = gg.da_n;
+    dprev[j] = gg.dh_prev;
+  }
+  *bad += count_nonfinite(delta, H) + count_nonfinite(h, H) + count_nonfinite(r, H) + count_nonfinite(z, H) +
+          count_nonfinite(n, H);
+  return sum_sq(delta, H);
+}
+
+void gru_rb_reset_row(int H, const float *RL_R drh, const float *RL_R r, const float *RL_R hp, float *RL_R dgx,
+                      float *RL_R dgh, float *RL_R dprev) {
+  for (int j = 0; j < H; ++j) {
+    float dp = dprev[j];
+    const float da = cell::gru_rb_backward_reset(drh[j], r[j], hp[j], &dp);
+    dprev[j] = dp;
+    dgx[j] = da;
+    dgh[j] = da;
+  }
+}
+
+// Forward-side diagnostic sums of one row (diagnostics.md), float partial sums over the H units.
+template <cell::Act A>
+void hidden_sums_row(int H, const float *RL_R h, float thr, double *out) {
+  float sat = 0, satf = 0, act = 0;
+  for (int j = 0; j < H; ++j) {
+    const float d = cell::hidden_sat_distance(A, h[j]);
+    sat += d;
+    satf += d < thr ? 1.0f : 0.0f;
+    act += cell::act_derivative_from_output(A, h[j]);
+  }
+  out[kSat] = sat;
+  out[kSatFrac] = satf;
+  out[kAct] = act;
+}
+
+void gate_sums_row(int H, const float *RL_R r, const float *RL_R z, const float *RL_R n, const float *RL_R gx_z,
+                   const float *RL_R gh_z, float thr, double *out) {
+  float cand = 0, zs = 0, rs = 0, zsf = 0, rsf = 0, zm = 0, rm = 0, zp = 0;
+  for (int j = 0; j < H; ++j) {
+    const float dz = cell::unit_interval_sat_distance(z[j]), dr = cell::unit_interval_sat_distance(r[j]);
+    cand += 1.0f - n[j] * n[j];
+    zs += dz;
+    rs += dr;
+    zsf += dz < thr ? 1.0f : 0.0f;
+    rsf += dr < thr ? 1.0f : 0.0f;
+    zm += z[j];
+    rm += r[j];
+    zp += gx_z[j] + gh_z[j];
+  }
+  out[kCand] = cand;
+  out[kZSat] = zs;
+  out[kRSat] = rs;
+  out[kZSatFrac] = zsf;
+  out[kRSatFrac] = rsf;
+  out[kZMean] = zm;
+  out[kRMean] = rm;
+  out[kZPre] = zp;
+}
+
+template <class F>
+void with_act(cell::Act a, F &&f) {
+  switch (a) {
+    case cell::Act::Tanh: f(std::integral_constant<cell::Act, cell::Act::Tanh>()); break;
+    case cell::Act::Sigmoid: f(std::integral_constant<cell::Act, cell::Act::Sigmoid>()); break;
+    case cell::Act::Relu: f(std::integral_constant<cell::Act, cell::Act::Relu>()); break;
+    default: f(std::integral_constant<cell::Act, cell::Act::Linear>()); break;
+  }
+}
 
 constexpr int kChunk = 32;  // steps per input-projection / weight-gradient GEMM
 
@@ -245,12 +423,7 @@ class CpuBackend final : public Backend {
           gemm(false, false, B, H, H, 1.0f, dgh, GH, w_hh, H, 1.0f, dnext_.data(), H);
         }
         double *pn = pn2_.data() + static_cast<size_t>(t) * B;
-        for (int b = 0; b < B; ++b) {
-          double s = 0;
-          const float *v = dnext_.data() + static_cast<size_t>(b) * H;
-          for (int j = 0; j < H; ++j) s += static_cast<double>(v[j]) * v[j];
-          pn[b] = s;
-        }
+        for (int b = 0; b < B; ++b) pn[b] = sum_sq(dnext_.data() + static_cast<size_t>(b) * H, H);
       }
       // Weight gradients and dL/dx of the chunk: one GEMM each over cn*B rows.
       const int64_t rows = static_cast<int64_t>(cn) * B;
@@ -337,106 +510,68 @@ class CpuBackend final : public Backend {
     const int B = B_, H = s_.H, G = s_.gates();
     const size_t BH = static_cast<size_t>(B) * H, GH = static_cast<size_t>(G) * H;
     const float *hp = tp.h.data() + static_cast<size_t>(t) * BH;
-    float *hn_out = tp.h.data() + (static_cast<size_t>(t) + 1) * BH;
+    float *hnew = tp.h.data() + (static_cast<size_t>(t) + 1) * BH;
     const float *w_hh = p + L_.w_hh, *b_hh = p + L_.b_hh;
     float *gh = gh_.data();
     const float thr = static_cast<float>(ds.sat_thresh);
-    const cell::Act act = s_.act();
     const int nt = threads_;
+    double *fs = fsum_b_.data();
     if (!s_.is_gru()) {
       gemm(false, true, B, H, H, 1.0f, hp, H, w_hh, H, 0.0f, gh, H);
+      with_act(s_.act(), [&](auto A) {
 #pragma omp parallel for num_threads(nt) schedule(static)
-      for (int b = 0; b < B; ++b) {
-        const float *gxb = gx + static_cast<size_t>(b) * H, *ghb = gh + static_cast<size_t>(b) * H;
-        float *hb = hn_out + static_cast<size_t>(b) * H;
-        for (int j = 0; j < H; ++j) hb[j] = cell::activate(act, gxb[j] + ghb[j]);
-        if (fwd) fwd_sums(b, hb, nullptr, nullptr, nullptr, nullptr, thr);
-      }
-    } else if (s_.lbr()) {
-      gemm(false, true, B, 3 * H, H, 1.0f, hp, H, w_hh, H, 0.0f, gh, 3 * H);
-      const float *b_hn = b_hh + 2 * H;
-      float *rt = tp.r.data() + static_cast<size_t>(t) * BH, *zt = tp.z.data() + static_cast<size_t>(t) * BH;
-      float *nt_ = tp.n.data() + static_cast<size_t>(t) * BH, *hnt = tp.hn.data() + static_cast<size_t>(t) * BH;
-#pragma omp parallel for num_threads(nt) schedule(static)
-      for (int b = 0; b < B; ++b) {
-        const float *gxb = gx + b * GH, *ghb = gh + b * GH, *hpb = hp + static_cast<size_t>(b) * H;
-        const size_t o = static_cast<size_t>(b) * H;
-        for (int j = 0; j < H; ++j) {
-          const float hn = ghb[2 * H + j] + b_hn[j];
-          const cell::GruUnit<float> u = cell::gru_lbr_forward(gxb[j] + ghb[j], gxb[H + j] + ghb[H + j], gxb[2 * H + j], hn, hpb[j]);
-          rt[o + j] = u.r;
-          zt[o + j] = u.z;
-          nt_[o + j] = u.n;
-          hnt[o + j] = hn;
-          hn_out[o + j] = u.h;
+        for (int b = 0; b < B; ++b) {
+          const size_t o = static_cast<size_t>(b) * H;
+          rnn_fwd_row<decltype(A)::value>(H, gx + o, gh + o, hnew + o);
+          if (fwd) hidden_sums_row<decltype(A)::value>(H, hnew + o, thr, fs + static_cast<size_t>(b) * kNumFwd);
         }
-        if (fwd) fwd_sums(b, hn_out + o, rt + o, zt + o, nt_ + o, gxb + H, thr, ghb + H);
-      }
+      });
     } else {
-      gemm(false, true, B, 2 * H, H, 1.0f, hp, H, w_hh, H, 0.0f, gh, 3 * H);
       float *rt = tp.r.data() + static_cast<size_t>(t) * BH, *zt = tp.z.data() + static_cast<size_t>(t) * BH;
       float *nt_ = tp.n.data() + static_cast<size_t>(t) * BH;
-      float *rh = rh_.data();
+      if (s_.lbr()) {
+        gemm(false, true, B, 3 * H, H, 1.0f, hp, H, w_hh, H, 0.0f, gh, 3 * H);
+        const float *b_hn = b_hh + 2 * H;
+        float *hnt = tp.hn.data() + static_cast<size_t>(t) * BH;
 #pragma omp parallel for num_threads(nt) schedule(static)
-      for (int b = 0; b < B; ++b) {
-        const float *gxb = gx + b * GH, *ghb = gh + b * GH, *hpb = hp + static_cast<size_t>(b) * H;
-        const size_t o = static_cast<size_t>(b) * H;
-        for (int j = 0; j < H; ++j) {
-          rt[o + j] = cell::sigmoid(gxb[j] + ghb[j]);
-          zt[o + j] = cell::sigmoid(gxb[H + j] + ghb[H + j]);
-          rh[o + j] = rt[o + j] * hpb[j];
+        for (int b = 0; b < B; ++b) {
+          const size_t o = static_cast<size_t>(b) * H;
+          gru_lbr_fwd_row(H, gx + b * GH, gh + b * GH, b_hn, hp + o, rt + o, zt + o, nt_ + o, hnt + o, hnew + o);
+        }
+      } else {
+        gemm(false, true, B, 2 * H, H, 1.0f, hp, H, w_hh, H, 0.0f, gh, 3 * H);
+        float *rh = rh_.data();
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int b = 0; b < B; ++b) {
+          const size_t o = static_cast<size_t>(b) * H;
+          gru_rb_gates_row(H, gx + b * GH, gh + b * GH, hp + o, rt + o, zt + o, rh + o);
+        }
+        // a_hn = (r * h) W_hn^T + b_hn, into the n columns of gh.
+        for (int b = 0; b < B; ++b) std::copy(b_hh + 2 * H, b_hh + 3 * H, gh + b * GH + 2 * H);
+        gemm(false, true, B, H, H, 1.0f, rh, H, w_hh + 2 * static_cast<size_t>(H) * H, H, 1.0f, gh + 2 * H, 3 * H);
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int b = 0; b < B; ++b) {
+          const size_t o = static_cast<size_t>(b) * H;
+          gru_rb_cand_row(H, gx + b * GH + 2 * H, gh + b * GH + 2 * H, zt + o, hp + o, nt_ + o, hnew + o);
         }
       }
-      // a_hn = (r * h) W_hn^T + b_hn, into the n columns of gh.
-      for (int b = 0; b < B; ++b) std::copy(b_hh + 2 * H, b_hh + 3 * H, gh + b * GH + 2 * H);
-      gemm(false, true, B, H, H, 1.0f, rh, H, w_hh + 2 * static_cast<size_t>(H) * H, H, 1.0f, gh + 2 * H, 3 * H);
+      if (fwd) {
 #pragma omp parallel for num_threads(nt) schedule(static)
-      for (int b = 0; b < B; ++b) {
-        const float *gxb = gx + b * GH, *ghb = gh + b * GH, *hpb = hp + static_cast<size_t>(b) * H;
-        const size_t o = static_cast<size_t>(b) * H;
-        for (int j = 0; j < H; ++j) {
-          nt_[o + j] = cell::gru_rb_candidate(gxb[2 * H + j], ghb[2 * H + j]);
-          hn_out[o + j] = cell::gru_blend(zt[o + j], nt_[o + j], hpb[j]);
+        for (int b = 0; b < B; ++b) {
+          const size_t o = static_cast<size_t>(b) * H;
+          double *out = fs + static_cast<size_t>(b) * kNumFwd;
+          hidden_sums_row<cell::Act::Tanh>(H, hnew + o, thr, out);
+          gate_sums_row(H, rt + o, zt + o, nt_ + o, gx + b * GH + H, gh + b * GH + H, thr, out);
         }
-        if (fwd) fwd_sums(b, hn_out + o, rt + o, zt + o, nt_ + o, gxb + H, thr, ghb + H);
       }
     }
     if (fwd) {
       for (int k = 0; k < kNumFwd; ++k) {
-        double s = 0;
-        for (int b = 0; b < B; ++b) s += fsum_b_[static_cast<size_t>(b) * kNumFwd + k];
-        fwd[k] = s;
+        double sum = 0;
+        for (int b = 0; b < B; ++b) sum += fs[static_cast<size_t>(b) * kNumFwd + k];
+        fwd[k] = sum;
       }
     }
-  }
-
-  // Forward-side diagnostic sums of one sequence at one step. az = input part + hidden part of
-  // the z pre-activation (the hidden part without b_hz, which the input part already holds).
-  void fwd_sums(int b, const float *h, const float *r, const float *z, const float *n, const float *gx_z, float thr,
-                const float *gh_z = nullptr) {
-    double s[kNumFwd] = {0};
-    const int H = s_.H;
-    const cell::Act act = s_.act();
-    for (int j = 0; j < H; ++j) {
-      const float d = cell::hidden_sat_distance(act, h[j]);
-      s[kSat] += d;
-      s[kSatFrac] += d < thr;
-      s[kAct] += cell::act_derivative_from_output(act, h[j]);
-    }
-    if (z) {
-      for (int j = 0; j < H; ++j) {
-        const float dz = cell::unit_interval_sat_distance(z[j]), dr = cell::unit_interval_sat_distance(r[j]);
-        s[kCand] += 1.0 - static_cast<double>(n[j]) * n[j];
-        s[kZSat] += dz;
-        s[kRSat] += dr;
-        s[kZSatFrac] += dz < thr;
-        s[kRSatFrac] += dr < thr;
-        s[kZMean] += z[j];
-        s[kRMean] += r[j];
-        s[kZPre] += static_cast<double>(gx_z[j]) + gh_z[j];
-      }
-    }
-    std::copy(s, s + kNumFwd, fsum_b_.begin() + static_cast<size_t>(b) * kNumFwd);
   }
 
   // One backward step t from delta = dL/dh_t (B x H): writes the gate gradients (input side dgx,
@@ -447,26 +582,19 @@ class CpuBackend final : public Backend {
     const size_t BH = static_cast<size_t>(B) * H, GH = static_cast<size_t>(G) * H;
     const Tape &tp = tape_;
     const float *hp = tp.h.data() + static_cast<size_t>(t) * BH, *ht = hp + BH;
-    int64_t bad = 0;
+    float bad = 0;
     const int nt = threads_;
     if (!s_.is_gru()) {
-      const cell::Act act = s_.act();
+      with_act(s_.act(), [&](auto A) {
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : bad)
-      for (int b = 0; b < B; ++b) {
-        const size_t o = static_cast<size_t>(b) * H;
-        double s = 0;
-        for (int j = 0; j < H; ++j) {
-          const float d = delta[o + j];
-          s += static_cast<double>(d) * d;
-          const float da = d * cell::act_derivative_from_output(act, ht[o + j]);
-          dgx[o + j] = da;
-          dgh[o + j] = da;
-          dprev[o + j] = 0.0f;
-          bad += !finite(d) + !finite(ht[o + j]);
+        for (int b = 0; b < B; ++b) {
+          const size_t o = static_cast<size_t>(b) * H;
+          float nb = 0;
+          dn2[b] = rnn_bwd_row<decltype(A)::value>(H, delta + o, ht + o, dgx + o, dgh + o, dprev + o, &nb);
+          bad += nb;
         }
-        dn2[b] = s;
-      }
-      return bad;
+      });
+      return static_cast<int64_t>(bad);
     }
     const float *r = tp.r.data() + static_cast<size_t>(t) * BH, *z = tp.z.data() + static_cast<size_t>(t) * BH;
     const float *n = tp.n.data() + static_cast<size_t>(t) * BH;
@@ -475,49 +603,29 @@ class CpuBackend final : public Backend {
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : bad)
       for (int b = 0; b < B; ++b) {
         const size_t o = static_cast<size_t>(b) * H;
-        float *gxb = dgx + b * GH, *ghb = dgh + b * GH;
-        double s = 0;
-        for (int j = 0; j < H; ++j) {
-          const float d = delta[o + j];
-          s += static_cast<double>(d) * d;
-          const cell::GruGrad<float> gg = cell::gru_lbr_backward(d, r[o + j], z[o + j], n[o + j], hn[o + j], hp[o + j]);
-          gxb[j] = ghb[j] = gg.da_r;
-          gxb[H + j] = ghb[H + j] = gg.da_z;
-          gxb[2 * H + j] = gg.da_n;
-          ghb[2 * H + j] = gg.dhn;
-          dprev[o + j] = gg.dh_prev;
-          bad += !finite(d) + !finite(ht[o + j]) + !finite(r[o + j]) + !finite(z[o + j]) + !finite(n[o + j]);
-        }
-        dn2[b] = s;
+        float nb = 0;
+        dn2[b] = gru_lbr_bwd_row(H, delta + o, r + o, z + o, n + o, hn + o, hp + o, ht + o, dgx + b * GH, dgh + b * GH,
+                                 dprev + o, &nb);
+        bad += nb;
       }
-      return bad;
+      return static_cast<int64_t>(bad);
     }
     // Reset-before: r's gradient needs d(r*h) = da_n W_hn, a GEMM between two unit passes.
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : bad)
     for (int b = 0; b < B; ++b) {
       const size_t o = static_cast<size_t>(b) * H;
-      float *gxb = dgx + b * GH, *ghb = dgh + b * GH;
-      double s = 0;
-      for (int j = 0; j < H; ++j) {
-        const float d = delta[o + j];
-        s += static_cast<double>(d) * d;
-        const cell::GruGrad<float> gg = cell::gru_rb_backward_candidate(d, z[o + j], n[o + j], hp[o + j]);
-        gxb[H + j] = ghb[H + j] = gg.da_z;
-        gxb[2 * H + j] = ghb[2 * H + j] = gg.da_n;
-        dprev[o + j] = gg.dh_prev;
-        bad += !finite(d) + !finite(ht[o + j]) + !finite(r[o + j]) + !finite(z[o + j]) + !finite(n[o + j]);
-      }
-      dn2[b] = s;
+      float nb = 0;
+      dn2[b] = gru_rb_bwd_row(H, delta + o, r + o, z + o, n + o, hp + o, ht + o, dgx + b * GH, dgh + b * GH, dprev + o, &nb);
+      bad += nb;
     }
     float *drh = drh_.data();
     gemm(false, false, B, H, H, 1.0f, dgh + 2 * H, GH, p + L_.w_hh + 2 * static_cast<size_t>(H) * H, H, 0.0f, drh, H);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int b = 0; b < B; ++b) {
       const size_t o = static_cast<size_t>(b) * H;
-      float *gxb = dgx + b * GH, *ghb = dgh + b * GH;
-      for (int j = 0; j < H; ++j) gxb[j] = ghb[j] = cell::gru_rb_backward_reset(drh[o + j], r[o + j], hp[o + j], &dprev[o + j]);
+      gru_rb_reset_row(H, drh + o, r + o, hp + o, dgx + b * GH, dgh + b * GH, dprev + o);
     }
-    return bad;
+    return static_cast<int64_t>(bad);
   }
 
   void fill_stats(double loss, int64_t nonfinite, int first_bad, const DiagSettings &ds, PassStats *st) {
