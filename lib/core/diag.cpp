@@ -21,10 +21,21 @@ const char *const kTraceNames[RNNLAB_TRACE_COUNT] = {
     "gate_z_preact_time", "sat_frac_time",  "gate_z_sat_frac_time", "gate_r_sat_frac_time",
     "transfer_time"};
 
-bool valid_trace(rnnlab_trace t) { return t >= 0 && t < RNNLAB_TRACE_COUNT; }
+// Enumerations arrive from C, where any int value fits; reading an out-of-range one as the C++ enum
+// type is undefined behaviour (UBSan: -fsanitize=enum), so they are range-checked through their int
+// representation (and passed by reference until then). As in api.cpp.
+template <class E>
+int raw_enum(const E &e) {
+  static_assert(sizeof(E) == sizeof(int), "C enums are int-sized");
+  int v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
 
-const std::vector<double> &trace_of(const rnnlab_model *m, rnnlab_trace t) {
-  if (!valid_trace(t)) raise(RNNLAB_E_INVALID_ARGUMENT, "trace = %d is not a known rnnlab_trace", static_cast<int>(t));
+bool valid_trace(const rnnlab_trace &t) { return raw_enum(t) >= 0 && raw_enum(t) < RNNLAB_TRACE_COUNT; }
+
+const std::vector<double> &trace_of(const rnnlab_model *m, const rnnlab_trace &t) {
+  if (!valid_trace(t)) raise(RNNLAB_E_INVALID_ARGUMENT, "trace = %d is not a known rnnlab_trace", raw_enum(t));
   if (!cell_has_trace(m->spec, t))
     raise(RNNLAB_E_NOT_FOUND, "this model's cell has no '%s' trace", kTraceNames[t]);
   if (!m->have_pass) raise(RNNLAB_E_STATE, "no backward has run yet");
@@ -87,22 +98,34 @@ void summarize(rnnlab_summary *out, int64_t *hist, int32_t bins, double lo, doub
   s.lo = lo;
   s.hi = hi;
   if (hist) {
+    // numpy.histogram exactly: edges as numpy.linspace computes them (lo + k * step, the last one
+    // hi), bins [edge_k, edge_k+1) with the last one closed, a first guess of the bin from the
+    // scaled value, then corrected against the edges (a value on an edge goes to the bin it starts).
     std::fill(hist, hist + bins, 0);
-    const double width = (hi - lo) / bins;
+    // Each edge is rounded twice, k * step and then + lo, as numpy does; a fused multiply-add
+    // (which -march=native allows the compiler to form) would move values that sit on an edge.
+    const double step = (hi - lo) / bins;
+    auto edge = [&](int k) {
+      if (k == bins) return hi;
+      volatile double prod = static_cast<double>(k) * step;
+      return prod + lo;
+    };
     for (double x : v) {
       if (x < lo || x > hi) continue;
-      int k = x == hi ? bins - 1 : static_cast<int>((x - lo) / width);
+      int k = static_cast<int>(((x - lo) / (hi - lo)) * bins);
       k = std::min(std::max(k, 0), bins - 1);
+      if (x < edge(k) && k > 0) --k;
+      if (k != bins - 1 && x >= edge(k + 1)) ++k;
       ++hist[k];
     }
   }
   *out = s;
 }
 
-std::vector<double> block_matrix(const rnnlab_model *m, rnnlab_block block) {
+std::vector<double> block_matrix(const rnnlab_model *m, const rnnlab_block &block) {
   const int H = m->spec.H;
-  if (block < RNNLAB_BLOCK_HN || block > RNNLAB_BLOCK_HR)
-    raise(RNNLAB_E_INVALID_ARGUMENT, "block = %d is not a known rnnlab_block", static_cast<int>(block));
+  if (raw_enum(block) < RNNLAB_BLOCK_HN || raw_enum(block) > RNNLAB_BLOCK_HR)
+    raise(RNNLAB_E_INVALID_ARGUMENT, "block = %d is not a known rnnlab_block", raw_enum(block));
   int row0;
   if (!m->spec.is_gru()) {
     if (block != RNNLAB_BLOCK_HN)
@@ -144,8 +167,8 @@ extern "C" {
 RNNLAB_API rnnlab_status rnnlab_set_diag_level(rnnlab_model *m, rnnlab_diag_level level) {
   return guarded("rnnlab_set_diag_level", [&] {
     if (!m) raise(RNNLAB_E_NULL, "argument 'model' is NULL");
-    if (level < RNNLAB_DIAG_OFF || level > RNNLAB_DIAG_FULL)
-      raise(RNNLAB_E_INVALID_ARGUMENT, "level = %d is not a known rnnlab_diag_level", static_cast<int>(level));
+    if (raw_enum(level) < RNNLAB_DIAG_OFF || raw_enum(level) > RNNLAB_DIAG_FULL)
+      raise(RNNLAB_E_INVALID_ARGUMENT, "level = %d is not a known rnnlab_diag_level", raw_enum(level));
     m->diag.level = level;
     return RNNLAB_OK;
   });
