@@ -406,6 +406,152 @@ RNNLAB_API rnnlab_status rnnlab_spectral(double *rho, double *sigma_max, const r
 RNNLAB_API rnnlab_status rnnlab_jacobian(float *J, size_t count, const rnnlab_model *model, int32_t t, int32_t b);
 
 /* ---------------------------------------------------------------------------------------------- */
+/* Training: optimiser, clipping, schedule, the Omega term (README, "Training")                   */
+/* ---------------------------------------------------------------------------------------------- */
+/* One rnnlab_update applies, in this order: the clipping (or the guard), the optimiser step with the
+ * scheduled rate lr_t, then zeroes the gradients. Per trainable entry, with g its gradient and p its
+ * value (frozen and held entries are never touched: no step, no weight decay, moments kept at 0):
+ *   SGD    d = g + wd*p; v = momentum*v + d (momentum > 0); p -= lr_t * (v or d)   (torch.optim.SGD)
+ *   Adam   d = g + wd*p; m = b1*m + (1-b1)*d; s = b2*s + (1-b2)*d^2;
+ *          p -= lr_t * (m / (1-b1^k)) / (sqrt(s / (1-b2^k)) + eps)              (torch.optim.Adam)
+ *   AdamW  p *= 1 - lr_t*wd; then Adam's step with d = g                           (torch.optim.AdamW)
+ * k counts the updates whose gradient entered the moments (an update dropped by the guard does not). */
+typedef enum rnnlab_optimizer_kind {
+  RNNLAB_OPTIMIZER_SGD = 0,   /* plain SGD, or SGD with momentum (dampening 0, not Nesterov) */
+  RNNLAB_OPTIMIZER_ADAM = 1,  /* weight_decay is an L2 term added to the gradient */
+  RNNLAB_OPTIMIZER_ADAMW = 2  /* weight_decay is decoupled (torch's AdamW default is 0.01: set it) */
+} rnnlab_optimizer_kind;
+
+typedef enum rnnlab_schedule {
+  RNNLAB_SCHEDULE_CONSTANT = 0, /* lr_t = lr (after the warm-up) */
+  RNNLAB_SCHEDULE_COSINE = 1    /* u = schedule position - warmup_steps: lr_min + (lr - lr_min) *
+                                 * (1 + cos(pi * u / schedule_steps)) / 2 for u < schedule_steps, then
+                                 * lr_min (torch's CosineAnnealingLR(T_max = schedule_steps, eta_min =
+                                 * lr_min) until T_max; torch goes on along the cosine, rnnlab stays) */
+} rnnlab_schedule;
+
+typedef enum rnnlab_clip {
+  RNNLAB_CLIP_NOTHING = 0, /* no norm clipping and no guard */
+  RNNLAB_CLIP_RESCALE = 1  /* ||g|| > cutoff (strict): g *= cutoff / ||g||. Guard: ||g|| NaN, Inf or
+                            * > 1e10: the gradient is dropped and the recurrent matrix shrunk instead,
+                            * W <- (1 - 0.02 * lr_t) * W for weight_hh (vanilla RNN) or its W_hn block
+                            * (GRU); moments untouched; the step counter and the schedule advance */
+} rnnlab_clip;
+
+typedef struct rnnlab_optimizer_config {
+  uint32_t struct_size;        /* sizeof(rnnlab_optimizer_config); set by RNNLAB_OPTIMIZER_CONFIG_INIT */
+  rnnlab_optimizer_kind kind;  /* default RNNLAB_OPTIMIZER_SGD */
+  double lr;                   /* > 0; default 0.01 */
+  double momentum;             /* SGD only, [0, 1); default 0 */
+  double beta1, beta2;         /* Adam/AdamW, each in [0, 1); default 0.9, 0.999 (SGD ignores them) */
+  double eps;                  /* Adam/AdamW, > 0; default 1e-8 (SGD ignores it) */
+  double weight_decay;         /* >= 0; default 0 */
+  rnnlab_schedule schedule;    /* default RNNLAB_SCHEDULE_CONSTANT */
+  double lr_min;               /* cosine: the final rate, in [0, lr]; 0 with a constant schedule */
+  int64_t schedule_steps;      /* cosine: schedule steps from lr to lr_min (>= 1); 0 when constant */
+  int64_t warmup_steps;        /* >= 0: the first W schedule steps use lr * (position + 1) / W */
+  int64_t schedule_period;     /* updates per schedule step: 1 (default) = every update; N = e.g. the
+                                * updates of an epoch; 0 = only rnnlab_schedule_step advances it */
+  rnnlab_clip clip;            /* default RNNLAB_CLIP_NOTHING */
+  double cutoff;               /* rescale: > 0; default 1.0 */
+  double clip_value;           /* > 0: then clamp every gradient entry to [-clip_value, clip_value]
+                                * (after the norm clipping); 0 (default) = off */
+  double alpha;                /* >= 0: adds alpha * dOmega/dW_hh to weight_hh's gradient at every
+                                * backward, before grad_norm is taken (Pascanu's Omega, its immediate
+                                * partial; tasks.md). Vanilla RNNs only: > 0 on a GRU is UNSUPPORTED,
+                                * as on a backend whose backward does not compute it.
+                                * omega and steps_in_past are then computed at every diag level. */
+} rnnlab_optimizer_config;
+
+#define RNNLAB_OPTIMIZER_CONFIG_INIT                                                              \
+  {                                                                                               \
+    (uint32_t)sizeof(rnnlab_optimizer_config), RNNLAB_OPTIMIZER_SGD, 0.01, 0.0, 0.9, 0.999, 1e-8, \
+        0.0, RNNLAB_SCHEDULE_CONSTANT, 0.0, 0, 0, 1, RNNLAB_CLIP_NOTHING, 1.0, 0.0, 0.0             \
+  }
+
+/* Where the optimiser is. */
+typedef struct rnnlab_optimizer_state {
+  uint32_t struct_size;
+  int64_t step;           /* updates applied since the optimiser was set (guard-dropped ones included) */
+  int64_t moment_step;    /* updates whose gradient entered the moments (k of the bias correction) */
+  int64_t schedule_pos;   /* schedule steps taken */
+  int64_t guard_count;    /* updates whose gradient the guard dropped */
+  double lr;              /* the rate the next update will use */
+  double last_lr;         /* the rate the last update used; NaN before the first */
+  int32_t last_clipped;   /* 1 if the last update rescaled or value-clipped the gradient */
+  int32_t last_guard;     /* 1 if the guard dropped the last update's gradient */
+} rnnlab_optimizer_state;
+#define RNNLAB_OPTIMIZER_STATE_INIT { (uint32_t)sizeof(rnnlab_optimizer_state), 0, 0, 0, 0, 0, 0, 0, 0 }
+
+/* Sets the optimiser. The first call starts it fresh (moments 0, counters 0). A later call with the
+ * same kind only changes hyper-parameters and keeps the moments, counters and schedule position; a
+ * different kind (or SGD momentum switched on or off) starts fresh moments and moment_step, keeping
+ * step and schedule position.
+ * Errors: NULL, VERSION, INVALID_ARGUMENT (a value out of its range), INVALID_CONFIG (a field that
+ *         contradicts the kind, schedule or clip), UNSUPPORTED (alpha > 0 on a GRU, or on a backend
+ *         that cannot compute the Omega gradient), NO_MEMORY. */
+RNNLAB_API rnnlab_status rnnlab_set_optimizer(rnnlab_model *model, const rnnlab_optimizer_config *cfg);
+/* Copies the optimiser's configuration into *out (struct_size must be set). Errors: STATE (none set). */
+RNNLAB_API rnnlab_status rnnlab_get_optimizer(rnnlab_optimizer_config *out, const rnnlab_model *model);
+/* Copies the optimiser's counters and rates into *out. Errors: NULL, VERSION, STATE (none set). */
+RNNLAB_API rnnlab_status rnnlab_get_optimizer_state(rnnlab_optimizer_state *out, const rnnlab_model *model);
+/* Zeroes the moments and every counter (step, moment_step, schedule position, guard_count). */
+RNNLAB_API rnnlab_status rnnlab_reset_optimizer(rnnlab_model *model);
+/* Advances the schedule by one step (what torch's scheduler.step() does; for schedule_period 0). */
+RNNLAB_API rnnlab_status rnnlab_schedule_step(rnnlab_model *model);
+/* Clips the accumulated gradient, applies one optimiser step, zeroes the gradients and advances the
+ * step counter (and the schedule). Sets grad_norm (pre-clip; the raw value, NaN/Inf included, when
+ * the guard fires) and grad_norm_post_clip (0 when the guard dropped the gradient) of rnnlab_diagnostics.
+ * Errors: NULL, STATE (no optimiser set). */
+RNNLAB_API rnnlab_status rnnlab_update(rnnlab_model *model);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Checkpoints and parameter files                                                                */
+/* ---------------------------------------------------------------------------------------------- */
+/* A checkpoint holds the configuration, the parameters, the optimiser (configuration, moments, step
+ * counters, schedule position) and optional caller bytes, in a versioned binary format (README,
+ * "Checkpoints"): every section carries its length and CRC32, the file a CRC32 of everything.
+ * Gradients, the hidden state, h0 and the tape are not saved.
+ * Saving writes a temporary file in the target's directory, syncs it, renames it over `path` and
+ * syncs the directory: `path` holds the old checkpoint or the new one, never a mix (a crash may leave
+ * a ".<name>.tmp.*" file behind). Errors: NULL, IO. */
+RNNLAB_API rnnlab_status rnnlab_save(const rnnlab_model *model, const char *path);
+/* The same, storing user_size caller bytes with it (e.g. a data generator's position); user may be
+ * NULL when user_size is 0. */
+RNNLAB_API rnnlab_status rnnlab_save_ex(const rnnlab_model *model, const char *path, const void *user,
+                                        size_t user_size);
+/* Loads a checkpoint into a model of the same shape (cell, sizes, head, bias mode, frozen biases;
+ * backend, threads, seed and init may differ). The whole file is checked before anything changes.
+ * Then parameters and optimiser state are replaced (or the optimiser removed when the checkpoint has
+ * none), gradients zeroed, and the sequence reset as rnnlab_reset does; the diag settings stay.
+ * Errors: NULL, IO, CORRUPT (truncated, a checksum fails, bad magic), FORMAT (another format version,
+ *         the other endianness, another model shape), UNSUPPORTED (its optimiser has alpha > 0 and
+ *         this model's backend cannot compute the Omega gradient). The model is untouched on any error. */
+RNNLAB_API rnnlab_status rnnlab_load(rnnlab_model *model, const char *path);
+/* rnnlab_load that also copies the caller bytes saved with rnnlab_save_ex into user (capacity bytes;
+ * NULL with capacity 0 to skip them). *user_size (may be NULL) receives their length, also when the
+ * call fails with SIZE_MISMATCH because capacity is too small (then nothing else changes). */
+RNNLAB_API rnnlab_status rnnlab_load_ex(void *user, size_t capacity, size_t *user_size, rnnlab_model *model,
+                                        const char *path);
+
+/* Flags of rnnlab_export_npz. */
+#define RNNLAB_NPZ_L0 1u      /* cell tensors get nn.GRU / nn.RNN's "_l0" suffix ("weight_ih_l0") */
+#define RNNLAB_NPZ_FLOAT64 2u /* write float64 arrays (default float32) */
+/* Writes the parameters as a NumPy .npz (libzip; atomic as rnnlab_save) under PyTorch's names and
+ * shapes (math.md): cell_prefix + "weight_ih" [+ "_l0"], ..., and head_prefix + "weight" / "bias"
+ * for the head. cell_prefix NULL means "", head_prefix NULL means "head." (e.g. "rnn." and "fc." give
+ * a state_dict of Model(rnn = nn.GRU, fc = nn.Linear)). Errors: NULL, INVALID_ARGUMENT (flags), IO. */
+RNNLAB_API rnnlab_status rnnlab_export_npz(const rnnlab_model *model, const char *path, const char *cell_prefix,
+                                           const char *head_prefix, uint32_t flags);
+/* Reads every parameter tensor from an .npz, float32 or float64, named as rnnlab_tensor_info_by_name
+ * accepts (with or without "_l0", any module prefix, "<prefix>.weight" for the head); arrays whose
+ * names are no tensor's are ignored. Everything is checked before anything changes; the optimiser
+ * state is kept. Errors: NULL, IO, CORRUPT, NOT_FOUND (a tensor missing), FORMAT (a shape or dtype
+ * that does not fit, two arrays for one tensor, an array of layer 1+ or of the reverse direction),
+ * NONFINITE, FROZEN (a held entry differs). */
+RNNLAB_API rnnlab_status rnnlab_import_npz(rnnlab_model *model, const char *path);
+
+/* ---------------------------------------------------------------------------------------------- */
 /* Features                                                                                       */
 /* ---------------------------------------------------------------------------------------------- */
 typedef enum rnnlab_feature {
@@ -424,5 +570,8 @@ RNNLAB_API const char *rnnlab_backend_name(rnnlab_backend backend);
 #ifdef __cplusplus
 }
 #endif
+
+/* The synthetic tasks and data-set readers. */
+#include "rnnlab_data.h"
 
 #endif /* RNNLAB_RNNLAB_H */

@@ -20,10 +20,23 @@ namespace {
 constexpr uint32_t kConfigMinSize = sizeof(rnnlab_config);
 constexpr uint32_t kTargetsMinSize = sizeof(rnnlab_targets);
 
-#define CHECK_NULL(p, fn)                                                     \
-  do {                                                                        \
-    if (!(p)) raise(RNNLAB_E_NULL, "argument '%s' is NULL", #p);              \
+// The message names the argument as the header does: the handle is `model` there, `m` here.
+constexpr const char *public_arg_name(const char *p) { return p[0] == 'm' && p[1] == '\0' ? "model" : p; }
+#define CHECK_NULL(p, fn)                                                             \
+  do {                                                                                \
+    if (!(p)) raise(RNNLAB_E_NULL, "argument '%s' is NULL", public_arg_name(#p));    \
   } while (0)
+
+// Enumerations arrive from C, where any int value fits. Reading one that is outside the enum's range
+// as the C++ enum type is undefined behaviour (UBSan: -fsanitize=enum), so enum arguments and fields
+// are range-checked through their int representation before they are used as enums.
+template <class E>
+int raw_enum(const E &e) {
+  static_assert(sizeof(E) == sizeof(int), "C enums are int-sized");
+  int v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
 
 // n = a * b * c with overflow checks (sizes are validated positive first).
 size_t product(int64_t a, int64_t b, int64_t c = 1) {
@@ -74,22 +87,21 @@ rnnlab_config read_config(const rnnlab_config *cfg) {
 }
 
 void validate_config(const rnnlab_config &c) {
-  if (c.cell < RNNLAB_CELL_GRU || c.cell > RNNLAB_CELL_RNN_LINEAR)
-    raise(RNNLAB_E_INVALID_ARGUMENT, "config.cell = %d is not a known rnnlab_cell", static_cast<int>(c.cell));
+  if (raw_enum(c.cell) < RNNLAB_CELL_GRU || raw_enum(c.cell) > RNNLAB_CELL_RNN_LINEAR)
+    raise(RNNLAB_E_INVALID_ARGUMENT, "config.cell = %d is not a known rnnlab_cell", raw_enum(c.cell));
   if (c.input_size < 1) raise(RNNLAB_E_INVALID_ARGUMENT, "config.input_size = %d; must be >= 1", c.input_size);
   if (c.hidden_size < 1) raise(RNNLAB_E_INVALID_ARGUMENT, "config.hidden_size = %d; must be >= 1", c.hidden_size);
-  if (c.head < RNNLAB_HEAD_NONE || c.head > RNNLAB_HEAD_LAST_LINEAR)
-    raise(RNNLAB_E_INVALID_ARGUMENT, "config.head = %d is not a known rnnlab_head", static_cast<int>(c.head));
+  if (raw_enum(c.head) < RNNLAB_HEAD_NONE || raw_enum(c.head) > RNNLAB_HEAD_LAST_LINEAR)
+    raise(RNNLAB_E_INVALID_ARGUMENT, "config.head = %d is not a known rnnlab_head", raw_enum(c.head));
   if (c.head != RNNLAB_HEAD_NONE && c.output_size < 1)
     raise(RNNLAB_E_INVALID_CONFIG, "config.output_size = %d; a head needs output_size >= 1", c.output_size);
   if (c.head == RNNLAB_HEAD_NONE && c.output_size != 0)
     raise(RNNLAB_E_INVALID_CONFIG, "config.output_size = %d but head is none (outputs are h); set it to 0",
           c.output_size);
-  if (c.backend < RNNLAB_BACKEND_AUTO || c.backend > RNNLAB_BACKEND_CUDA)
-    raise(RNNLAB_E_INVALID_ARGUMENT, "config.backend = %d is not a known rnnlab_backend", static_cast<int>(c.backend));
-  if (c.bias_mode != RNNLAB_BIAS_DOUBLE && c.bias_mode != RNNLAB_BIAS_SINGLE)
-    raise(RNNLAB_E_INVALID_ARGUMENT, "config.bias_mode = %d is not a known rnnlab_bias_mode",
-          static_cast<int>(c.bias_mode));
+  if (raw_enum(c.backend) < RNNLAB_BACKEND_AUTO || raw_enum(c.backend) > RNNLAB_BACKEND_CUDA)
+    raise(RNNLAB_E_INVALID_ARGUMENT, "config.backend = %d is not a known rnnlab_backend", raw_enum(c.backend));
+  if (raw_enum(c.bias_mode) != RNNLAB_BIAS_DOUBLE && raw_enum(c.bias_mode) != RNNLAB_BIAS_SINGLE)
+    raise(RNNLAB_E_INVALID_ARGUMENT, "config.bias_mode = %d is not a known rnnlab_bias_mode", raw_enum(c.bias_mode));
   const bool gru = c.cell == RNNLAB_CELL_GRU || c.cell == RNNLAB_CELL_GRU_RESET_BEFORE;
   const uint32_t all = RNNLAB_GATE_R | RNNLAB_GATE_Z | RNNLAB_GATE_N;
   const uint32_t allowed = gru ? all : RNNLAB_GATE_N;
@@ -103,13 +115,12 @@ void validate_config(const rnnlab_config &c) {
   for (int g = 0; g < 3; ++g)
     if (!std::isfinite(c.frozen_bias_value[g]))
       raise(RNNLAB_E_NONFINITE, "config.frozen_bias_value[%d] is not finite", g);
-  if (c.init < RNNLAB_INIT_PYTORCH || c.init > RNNLAB_INIT_CS728_GRU)
-    raise(RNNLAB_E_INVALID_ARGUMENT, "config.init = %d is not a known rnnlab_init", static_cast<int>(c.init));
+  if (raw_enum(c.init) < RNNLAB_INIT_PYTORCH || raw_enum(c.init) > RNNLAB_INIT_CS728_GRU)
+    raise(RNNLAB_E_INVALID_ARGUMENT, "config.init = %d is not a known rnnlab_init", raw_enum(c.init));
   if (c.init == RNNLAB_INIT_CS728_GRU && !gru)
     raise(RNNLAB_E_INVALID_CONFIG, "config.init = cs728_gru needs a GRU cell, not %s", cell_name(c.cell));
-  if (c.bias_init < RNNLAB_BIAS_INIT_SCHEME || c.bias_init > RNNLAB_BIAS_INIT_CHRONO)
-    raise(RNNLAB_E_INVALID_ARGUMENT, "config.bias_init = %d is not a known rnnlab_bias_init",
-          static_cast<int>(c.bias_init));
+  if (raw_enum(c.bias_init) < RNNLAB_BIAS_INIT_SCHEME || raw_enum(c.bias_init) > RNNLAB_BIAS_INIT_CHRONO)
+    raise(RNNLAB_E_INVALID_ARGUMENT, "config.bias_init = %d is not a known rnnlab_bias_init", raw_enum(c.bias_init));
   if (c.bias_init == RNNLAB_BIAS_INIT_CONSTANT) {
     check_mask("bias_init_mask", c.bias_init_mask);
     for (int g = 0; g < 3; ++g)
@@ -132,9 +143,8 @@ void validate_config(const rnnlab_config &c) {
             c.frozen_bias_mask);
   }
   if (c.threads < 1) raise(RNNLAB_E_INVALID_ARGUMENT, "config.threads = %d; must be >= 1", c.threads);
-  if (c.diag_level < RNNLAB_DIAG_OFF || c.diag_level > RNNLAB_DIAG_FULL)
-    raise(RNNLAB_E_INVALID_ARGUMENT, "config.diag_level = %d is not a known rnnlab_diag_level",
-          static_cast<int>(c.diag_level));
+  if (raw_enum(c.diag_level) < RNNLAB_DIAG_OFF || raw_enum(c.diag_level) > RNNLAB_DIAG_FULL)
+    raise(RNNLAB_E_INVALID_ARGUMENT, "config.diag_level = %d is not a known rnnlab_diag_level", raw_enum(c.diag_level));
   if (!(c.sat_thresh > 0.0f && c.sat_thresh <= 0.5f))
     raise(RNNLAB_E_INVALID_ARGUMENT, "config.sat_thresh = %g; must be in (0, 0.5]", static_cast<double>(c.sat_thresh));
   if (!(c.bound >= 0.0 && std::isfinite(c.bound)))
@@ -245,7 +255,7 @@ RNNLAB_API const char *rnnlab_version(void) {
 RNNLAB_API uint32_t rnnlab_version_number(void) { return RNNLAB_VERSION_NUMBER; }
 
 RNNLAB_API const char *rnnlab_status_string(rnnlab_status s) {
-  switch (s) {
+  switch (raw_enum(s)) {
     case RNNLAB_OK: return "ok";
     case RNNLAB_E_NULL: return "a required pointer argument was NULL";
     case RNNLAB_E_INVALID_ARGUMENT: return "an argument is out of its range";
@@ -395,14 +405,23 @@ RNNLAB_API rnnlab_status rnnlab_step(float *y, size_t y_count, rnnlab_model *m, 
     else if (y_count != 0) raise(RNNLAB_E_NULL, "argument 'y' is NULL but y_count is %zu", y_count);
     check_finite("x", x, x_count, B, m->spec.I);
 
-    // Reserve before changing anything.
+    // Reserve before changing anything. The backend's step throws (out of memory) before it changes its
+    // own state; then the two fields set for it here are put back, so the sequence is as it was.
     std::vector<float> out(y_want);
+    const int old_batch = m->batch;
+    const DiagSettings old_tape_diag = m->tape_diag;
     if (m->batch == 0) {
       m->backend->reset(B, nullptr);
       m->batch = B;
     }
     if (tape == 0) m->tape_diag = m->diag;
-    m->backend->step(m->params.data(), x, T, out.data(), m->training, m->tape_diag);
+    try {
+      m->backend->step(m->params.data(), x, T, out.data(), m->training, m->tape_diag);
+    } catch (...) {
+      m->batch = old_batch;
+      m->tape_diag = old_tape_diag;
+      throw;
+    }
     if (y) std::copy(out.begin(), out.end(), y);
     if (m->spec.has_head()) {
       m->last_y.swap(out);
@@ -425,7 +444,10 @@ RNNLAB_API rnnlab_status rnnlab_backward(rnnlab_model *m, const rnnlab_targets *
 
     m->scratch_grads.assign(m->layout.total, 0.0f);
     PassStats st;
-    m->backend->backward(m->params.data(), m->scratch_grads.data(), view, m->tape_diag, &st);
+    DiagSettings ds = m->tape_diag;
+    optim_prepare_pass(m, &ds);  // alpha > 0: ask for dOmega/dW_hh (core/optim.h)
+    m->backend->backward(m->params.data(), m->scratch_grads.data(), view, ds, &st);
+    optim_add_pass_terms(m, st, m->scratch_grads.data());  // + alpha * dOmega/dW_hh, before grad_norm
     // Commit: nothing below can fail.
     zero_held(m->layout, m->scratch_grads.data());
     for (size_t i = 0; i < m->layout.total; ++i) m->grads[i] += m->scratch_grads[i];
@@ -643,7 +665,7 @@ RNNLAB_API rnnlab_status rnnlab_zero_grad(rnnlab_model *m) {
 // ---- features -----------------------------------------------------------------------------------
 
 RNNLAB_API int rnnlab_has_feature(rnnlab_feature f) {
-  switch (f) {
+  switch (raw_enum(f)) {
 #ifdef RNNLAB_HAVE_ONEDNN
     case RNNLAB_FEATURE_ONEDNN: return 1;
 #endif
@@ -657,7 +679,7 @@ RNNLAB_API int rnnlab_has_feature(rnnlab_feature f) {
 }
 
 RNNLAB_API int rnnlab_backend_available(rnnlab_backend b) {
-  switch (b) {
+  switch (raw_enum(b)) {
     case RNNLAB_BACKEND_AUTO:
     case RNNLAB_BACKEND_REFERENCE: return 1;
     case RNNLAB_BACKEND_CPU: return rnnlab_has_feature(RNNLAB_FEATURE_ONEDNN);
@@ -666,7 +688,7 @@ RNNLAB_API int rnnlab_backend_available(rnnlab_backend b) {
 }
 
 RNNLAB_API const char *rnnlab_backend_name(rnnlab_backend b) {
-  switch (b) {
+  switch (raw_enum(b)) {
     case RNNLAB_BACKEND_AUTO: return "auto";
     case RNNLAB_BACKEND_REFERENCE: return "reference";
     case RNNLAB_BACKEND_CPU: return "cpu";

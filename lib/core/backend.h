@@ -34,6 +34,11 @@ struct PassStats {
   int64_t nonfinite = 0;
   int nonfinite_first_t = -1;
   std::array<std::vector<double>, RNNLAB_TRACE_COUNT> traces;
+  // Only when DiagSettings::omega_grad (vanilla RNNs): dOmega/dW_hh, H*H row-major in weight_hh's
+  // layout, the immediate partial of tasks.md (delta and h held constant), already divided by the
+  // number of valid (t, b); zeros when none is valid. A backend that cannot compute it must decline
+  // (throw UNSUPPORTED) before it changes anything. omega and steps_in_past are then filled too.
+  std::vector<double> omega_grad;
 };
 
 // Which traces a cell has.
@@ -66,6 +71,9 @@ class Backend {
   // Steps whose Jacobian can be asked for (the current tape, or the last consumed one).
   virtual int jacobian_steps() const = 0;
   virtual void jacobian(const float *params, int t, int b, float *J) const = 0;
+  // Whether backward honours DiagSettings::omega_grad (PassStats::omega_grad). When false, the core
+  // declines the optimiser's alpha > 0 with UNSUPPORTED (core/optim.cpp).
+  virtual bool omega_grad_supported() const { return false; }
 };
 
 // Factories; each returns null when that backend is not built in.

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "core/optim.h"
 #include "core/spec.h"
 
 struct rnnlab_model {
@@ -34,6 +35,8 @@ struct rnnlab_model {
   rnnlab::PassStats stats;
   double grad_norm = 0, grad_norm_post_clip = 0;
   std::vector<double> block_norms;  // summary+: one per layout.blocks entry
+
+  rnnlab::OptimState opt;  // rnnlab_set_optimizer / rnnlab_update (core/optim.cpp)
 };
 
 namespace rnnlab {

@@ -39,6 +39,9 @@ struct DiagSettings {
   rnnlab_diag_level level = RNNLAB_DIAG_OFF;
   double sat_thresh = 0.05;
   double bound = 1e-20;
+  // Training (core/optim.h): the optimiser's alpha > 0 asks backward for dOmega/dW_hh in
+  // PassStats::omega_grad (vanilla RNNs), and for omega / steps_in_past at every level.
+  bool omega_grad = false;
 };
 
 struct TensorDesc {

@@ -247,6 +247,7 @@ class CpuBackend final : public Backend {
   CpuBackend(const ModelSpec &s, int threads) : s_(s), L_(make_layout(s)), threads_(threads) {}
 
   rnnlab_backend kind() const override { return RNNLAB_BACKEND_CPU; }
+  bool omega_grad_supported() const override { return true; }
 
   void reset(int B, const float *h0) override {
     grow(h_, static_cast<size_t>(B) * s_.H);
@@ -345,6 +346,15 @@ class CpuBackend final : public Backend {
     const int n = n_, B = B_, H = s_.H, I = s_.I, G = s_.gates(), W = s_.out_width();
     const size_t BH = static_cast<size_t>(B) * H, GH = static_cast<size_t>(G) * H;
     Tape &tp = tape_;
+    if (ds.omega_grad && s_.is_gru())
+      raise(RNNLAB_E_UNSUPPORTED, "the Omega gradient is defined for vanilla RNNs only, not for a GRU");
+    const bool want_og = ds.omega_grad && st;
+    if (want_og) {
+      grow(og_, static_cast<size_t>(H) * H);
+      grow(gs_, BH);
+      std::fill(og_.begin(), og_.begin() + static_cast<size_t>(H) * H, 0.0f);
+    }
+    int64_t og_valid = 0;
     grow(dy_, static_cast<size_t>(n) * B * W);
     grow(dx_, static_cast<size_t>(n) * B * I);
     grow(dh0_, BH);
@@ -424,6 +434,19 @@ class CpuBackend final : public Backend {
         }
         double *pn = pn2_.data() + static_cast<size_t>(t) * B;
         for (int b = 0; b < B; ++b) pn[b] = sum_sq(dnext_.data() + static_cast<size_t>(b) * H, H);
+        if (want_og) {
+          // Pascanu's Omega, immediate partial (tasks.md): for each valid (t, b), with g = dgh (the
+          // gradient of the pre-activation) and v = dL/dh_{t-1} = W_hh^T g, add
+          // 4 (||v||^2/||delta||^2 - 1) / ||delta||^2 * g v^T: one GEMM over the batch.
+          const double *dn = dn2_.data() + static_cast<size_t>(t) * B;
+          for (int b = 0; b < B; ++b) {
+            const bool valid = dn[b] >= ds.bound;
+            const float coef = valid ? static_cast<float>(4.0 * (pn[b] / dn[b] - 1.0) / dn[b]) : 0.0f;
+            og_valid += valid;
+            for (int j = 0; j < H; ++j) gs_[static_cast<size_t>(b) * H + j] = coef * dgh[static_cast<size_t>(b) * GH + j];
+          }
+          gemm(true, false, H, H, B, 1.0f, gs_.data(), H, dnext_.data(), H, 1.0f, og_.data(), H);
+        }
       }
       // Weight gradients and dL/dx of the chunk: one GEMM each over cn*B rows.
       const int64_t rows = static_cast<int64_t>(cn) * B;
@@ -454,6 +477,11 @@ class CpuBackend final : public Backend {
     grad_steps_ = n;
     for (size_t i = 0; i < L_.total; ++i) nonfinite += !std::isfinite(g[i]);
     fill_stats(loss, nonfinite, first_bad, ds, st);
+    if (want_og) {
+      st->omega_grad.assign(og_.begin(), og_.begin() + static_cast<size_t>(H) * H);
+      if (og_valid > 0)
+        for (double &v : st->omega_grad) v /= static_cast<double>(og_valid);
+    }
     consumed_ = true;
   }
 
@@ -640,7 +668,8 @@ class CpuBackend final : public Backend {
     st->omega = nan;
     st->steps_in_past = nan;
     for (auto &tr : st->traces) tr.clear();
-    if (ds.level >= RNNLAB_DIAG_SUMMARY) {
+    st->omega_grad.clear();
+    if (ds.level >= RNNLAB_DIAG_SUMMARY || ds.omega_grad) {
       double sum = 0;
       int64_t valid = 0;
       for (size_t k = 0; k < static_cast<size_t>(n) * B; ++k) {
@@ -699,6 +728,7 @@ class CpuBackend final : public Backend {
   std::vector<double> fwd_, fsum_b_;
   std::vector<float> dy_, dx_, dh0_, dnext_, delta_, dgx_, dgh_, drh_, rhc_, dhead_;
   std::vector<double> dn2_, pn2_;
+  std::vector<float> og_, gs_;  // Omega gradient accumulator (H x H) and scaled g rows (B x H)
 };
 
 }  // namespace

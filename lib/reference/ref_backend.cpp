@@ -29,6 +29,7 @@ class ReferenceBackend final : public Backend {
   void h0_grad(float *dh0) const override { std::copy(e_.h0_grad().begin(), e_.h0_grad().end(), dh0); }
   int jacobian_steps() const override { return e_.recorded_steps(); }
   void jacobian(const float *params, int t, int b, float *J) const override { e_.jacobian(params, t, b, J); }
+  bool omega_grad_supported() const override { return true; }
 
  private:
   RefEngine<float> e_;

@@ -16,6 +16,7 @@
 #include "common/cell_math.h"
 #include "common/head.h"
 #include "core/backend.h"
+#include "core/error.h"
 #include "core/spec.h"
 
 namespace rnnlab {
@@ -85,10 +86,20 @@ class RefEngine {
 
   // Back-propagates through the tape, adding parameter gradients into g (raw: held entries are
   // the caller's to zero). Returns the loss (NaN when started from dy).
+  // With ds.omega_grad (vanilla RNNs; training's alpha > 0) it also accumulates Pascanu's Omega
+  // gradient, the immediate partial of tasks.md: for every valid (t, b) (||delta||^2 >= bound, the
+  // same rule as omega), g = delta_t * phi'_t, v = W_hh^T g (= dprev), and
+  // dOmega/dW_hh[i][j] += 4 (r - 1) / y * g_i v_j; divided by the valid count at the end, into
+  // st->omega_grad. omega and steps_in_past are then computed at every level.
   double backward(const T *p, T *g, const TargetsView &tg, const DiagSettings &ds, PassStats *st) {
     const int n = static_cast<int>(tape_.size());
     const int B = B_, I = s_.I, H = s_.H, W = s_.out_width();
     const size_t BH = static_cast<size_t>(B) * H;
+    if (ds.omega_grad && s_.is_gru())
+      raise(RNNLAB_E_UNSUPPORTED, "the Omega gradient is defined for vanilla RNNs only, not for a GRU");
+    const bool want_og = ds.omega_grad && st;
+    std::vector<double> og(want_og ? static_cast<size_t>(H) * H : 0, 0.0);
+    int64_t og_valid = 0;
     // dL/dy for every step of the tape.
     std::vector<std::vector<T>> dy(n, std::vector<T>(static_cast<size_t>(B) * W, T(0)));
     double loss = std::numeric_limits<double>::quiet_NaN();
@@ -149,6 +160,8 @@ class RefEngine {
         }
         dnorm2[static_cast<size_t>(t) * B + b] = dn;
         pnorm2[static_cast<size_t>(t) * B + b] = pn;
+        if (want_og && dn >= ds.bound) omega_grad_add(rec, b, &delta[static_cast<size_t>(b) * H],
+                                                      &dprev[static_cast<size_t>(b) * H], dn, pn, og.data(), &og_valid);
       }
       // Non-finite activations (forward) and dL/dh (backward) at this step.
       const int64_t bad = count_nonfinite(rec.h) + count_nonfinite(rec.r) + count_nonfinite(rec.z) +
@@ -173,7 +186,13 @@ class RefEngine {
       for (auto &tr : st->traces) tr.clear();
       st->omega = std::numeric_limits<double>::quiet_NaN();
       st->steps_in_past = std::numeric_limits<double>::quiet_NaN();
-      if (ds.level >= RNNLAB_DIAG_SUMMARY) omega_and_steps(dnorm2, pnorm2, n, ds.bound, st);
+      if (ds.level >= RNNLAB_DIAG_SUMMARY || want_og) omega_and_steps(dnorm2, pnorm2, n, ds.bound, st);
+      st->omega_grad.clear();
+      if (want_og) {
+        if (og_valid > 0)
+          for (double &v : og) v /= static_cast<double>(og_valid);
+        st->omega_grad.swap(og);
+      }
       if (ds.level >= RNNLAB_DIAG_FULL) traces(dnorm2, pnorm2, n, ds, st);
     }
     consumed_ = true;
@@ -359,6 +378,22 @@ class RefEngine {
         if (!cand_rb) dprev[k] += w[k] * d;
       }
     }
+  }
+
+  // One valid (t, b) of the Omega gradient (vanilla RNN): y = ||delta||^2, x = ||v||^2 with
+  // v = W_hh^T (delta * phi') = dprev; adds 4 (x / y - 1) / y * g_i v_j into og[i][j].
+  void omega_grad_add(const Rec &rec, int b, const T *delta, const T *v, double y, double x, double *og,
+                      int64_t *valid) const {
+    const int H = s_.H;
+    const T *h = &rec.h[static_cast<size_t>(b) * H];
+    const double coef = 4.0 * (x / y - 1.0) / y;
+    for (int i = 0; i < H; ++i) {
+      const double gi = static_cast<double>(delta[i]) * static_cast<double>(cell::act_derivative_from_output(s_.act(), h[i]));
+      const double ci = coef * gi;
+      double *row = og + static_cast<size_t>(i) * H;
+      for (int j = 0; j < H; ++j) row[j] += ci * static_cast<double>(v[j]);
+    }
+    ++*valid;
   }
 
   static int64_t count_nonfinite(const std::vector<T> &v) {

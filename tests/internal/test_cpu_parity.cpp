@@ -230,12 +230,42 @@ void split_and_threads(void **) {
               RNNLAB_BIAS_SINGLE, {70}, 1);
 }
 
+// Pascanu's Omega term (alpha > 0, vanilla RNNs): its gradient is added to weight_hh's before the
+// clipping norm; the CPU backend computes it with its own GEMMs.
+void omega_gradient(void **) {
+  const Shape s = {3, 6, 9, 4, 3};
+  for (rnnlab_cell cell : {RNNLAB_CELL_RNN_TANH, RNNLAB_CELL_RNN_SIGMOID, RNNLAB_CELL_RNN_RELU, RNNLAB_CELL_RNN_LINEAR})
+    for (rnnlab_head head : {RNNLAB_HEAD_LAST_SOFTMAX, RNNLAB_HEAD_EVERY_SOFTMAX}) {
+      Pass p[2];
+      for (int k = 0; k < 2; ++k) {
+        rnnlab_model *m = make(k ? RNNLAB_BACKEND_REFERENCE : RNNLAB_BACKEND_CPU, cell, head, s, RNNLAB_DIAG_OFF, false,
+                               RNNLAB_BIAS_SINGLE, 1);
+        assert_non_null(m);
+        rnnlab_optimizer_config oc = RNNLAB_OPTIMIZER_CONFIG_INIT;
+        oc.alpha = 2.0;
+        assert_int_equal(rnnlab_set_optimizer(m, &oc), RNNLAB_OK);
+        rnnlab::Rng rng(7);
+        std::vector<float> x(static_cast<size_t>(s.T) * s.B * s.I), h0(static_cast<size_t>(s.B) * s.H);
+        for (auto &v : x) v = static_cast<float>(rng.normal());
+        for (auto &v : h0) v = static_cast<float>(rng.uniform(-0.5, 0.5));
+        p[k] = run(m, head, s, x, h0, {s.T}, 3);
+        rnnlab_destroy(m);
+      }
+      char ctx[64];
+      std::snprintf(ctx, sizeof ctx, "omega cell %d head %d", cell, head);
+      near("grads with alpha * dOmega", ctx, dvec(p[0].grads), dvec(p[1].grads), 2e-4);
+      near("omega at level off", ctx, {p[0].d.omega}, {p[1].d.omega}, 1e-3);
+      assert_true(std::isfinite(p[0].d.omega));
+    }
+}
+
 }  // namespace
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(full_matrix),
       cmocka_unit_test(split_and_threads),
+      cmocka_unit_test(omega_gradient),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
