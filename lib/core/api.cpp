@@ -407,7 +407,11 @@ RNNLAB_API rnnlab_status rnnlab_step(float *y, size_t y_count, rnnlab_model *m, 
 
     // Reserve before changing anything. The backend's step throws (out of memory) before it changes its
     // own state; then the two fields set for it here are put back, so the sequence is as it was.
-    std::vector<float> out(y_want);
+    // The outputs go to a model-owned buffer that keeps its capacity (it trades places with last_y),
+    // so a steady state of calls allocates nothing.
+    std::vector<float> &out = m->y_scratch;
+    if (out.capacity() < y_want) out.reserve(y_want);
+    out.resize(y_want);
     const int old_batch = m->batch;
     const DiagSettings old_tape_diag = m->tape_diag;
     if (m->batch == 0) {
@@ -422,7 +426,7 @@ RNNLAB_API rnnlab_status rnnlab_step(float *y, size_t y_count, rnnlab_model *m, 
       m->tape_diag = old_tape_diag;
       throw;
     }
-    if (y) std::copy(out.begin(), out.end(), y);
+    if (y) std::copy(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(y_want), y);
     if (m->spec.has_head()) {
       m->last_y.swap(out);
       m->last_T = T;
@@ -443,7 +447,9 @@ RNNLAB_API rnnlab_status rnnlab_backward(rnnlab_model *m, const rnnlab_targets *
     check_targets(m, targets, steps, m->batch, &view);
 
     m->scratch_grads.assign(m->layout.total, 0.0f);
-    PassStats st;
+    // The pass's results go to a spare PassStats that trades places with m->stats on success, so
+    // their trace vectors keep their capacity from pass to pass.
+    PassStats &st = m->spare_stats;
     DiagSettings ds = m->tape_diag;
     optim_prepare_pass(m, &ds);  // alpha > 0: ask for dOmega/dW_hh (core/optim.h)
     m->backend->backward(m->params.data(), m->scratch_grads.data(), view, ds, &st);
@@ -451,7 +457,7 @@ RNNLAB_API rnnlab_status rnnlab_backward(rnnlab_model *m, const rnnlab_targets *
     // Commit: nothing below can fail.
     zero_held(m->layout, m->scratch_grads.data());
     for (size_t i = 0; i < m->layout.total; ++i) m->grads[i] += m->scratch_grads[i];
-    m->stats = std::move(st);
+    std::swap(m->stats, st);
     m->have_pass = true;
     m->grad_norm = trainable_norm(m->layout, m->grads.data(), 0, m->layout.total);
     m->grad_norm_post_clip = m->grad_norm;

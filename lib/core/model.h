@@ -28,11 +28,13 @@ struct rnnlab_model {
 
   // Outputs of the last rnnlab_step call (heads only), for rnnlab_loss.
   std::vector<float> last_y;
+  std::vector<float> y_scratch;  // where rnnlab_step writes; swaps with last_y
   int last_T = 0, last_B = 0;
 
   // Results of the last backward.
   bool have_pass = false;
   rnnlab::PassStats stats;
+  rnnlab::PassStats spare_stats;  // the next pass writes here, then swaps with stats
   double grad_norm = 0, grad_norm_post_clip = 0;
   std::vector<double> block_norms;  // summary+: one per layout.blocks entry
 

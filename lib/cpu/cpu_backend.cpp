@@ -132,10 +132,19 @@ inline float count_nonfinite(const float *RL_R v, int H) {
   return c;
 }
 
-// Returns ||delta||^2; bad += non-finite entries of delta, h.
+// Non-finite entries among a GRU row's h, r, z, n. A NaN gate always makes h NaN (r feeds n, and
+// (1 - z) * n + z * h_prev is NaN when any factor is), and the float gate functions never return
+// Inf, so the gates are only scanned in the rare row whose h holds a non-finite value.
+inline float gru_activation_nonfinite(int H, const float *h, const float *r, const float *z, const float *n) {
+  const float bh = count_nonfinite(h, H);
+  return bh == 0.0f ? 0.0f : bh + count_nonfinite(r, H) + count_nonfinite(z, H) + count_nonfinite(n, H);
+}
+
+// Returns ||delta||^2 when norms (else 0: nothing at diag level off needs it); bad += non-finite
+// entries of delta and the activations.
 template <cell::Act A>
 double rnn_bwd_row(int H, const float *RL_R delta, const float *RL_R h, float *RL_R dgx, float *RL_R dgh,
-                   float *RL_R dprev, float *bad) {
+                   float *RL_R dprev, float *bad, bool norms) {
   for (int j = 0; j < H; ++j) {
     const float da = delta[j] * cell::act_derivative_from_output(A, h[j]);
     dgx[j] = da;
@@ -143,12 +152,12 @@ double rnn_bwd_row(int H, const float *RL_R delta, const float *RL_R h, float *R
     dprev[j] = 0.0f;
   }
   *bad += count_nonfinite(delta, H) + count_nonfinite(h, H);
-  return sum_sq(delta, H);
+  return norms ? sum_sq(delta, H) : 0.0;
 }
 
 double gru_lbr_bwd_row(int H, const float *RL_R delta, const float *RL_R r, const float *RL_R z,
                        const float *RL_R n, const float *RL_R hn, const float *RL_R hp, const float *RL_R h,
-                       float *RL_R dgx, float *RL_R dgh, float *RL_R dprev, float *bad) {
+                       float *RL_R dgx, float *RL_R dgh, float *RL_R dprev, float *bad, bool norms) {
   for (int j = 0; j < H; ++j) {
     const cell::GruGrad<float> gg = cell::gru_lbr_backward(delta[j], r[j], z[j], n[j], hn[j], hp[j]);
     dgx[j] = gg.da_r;
@@ -159,14 +168,13 @@ double gru_lbr_bwd_row(int H, const float *RL_R delta, const float *RL_R r, cons
     dgh[2 * H + j] = gg.dhn;
     dprev[j] = gg.dh_prev;
   }
-  *bad += count_nonfinite(delta, H) + count_nonfinite(h, H) + count_nonfinite(r, H) + count_nonfinite(z, H) +
-          count_nonfinite(n, H);
-  return sum_sq(delta, H);
+  *bad += count_nonfinite(delta, H) + gru_activation_nonfinite(H, h, r, z, n);
+  return norms ? sum_sq(delta, H) : 0.0;
 }
 
 double gru_rb_bwd_row(int H, const float *RL_R delta, const float *RL_R r, const float *RL_R z,
                       const float *RL_R n, const float *RL_R hp, const float *RL_R h, float *RL_R dgx,
-                      float *RL_R dgh, float *RL_R dprev, float *bad) {
+                      float *RL_R dgh, float *RL_R dprev, float *bad, bool norms) {
   for (int j = 0; j < H; ++j) {
     const cell::GruGrad<float> gg = cell::gru_rb_backward_candidate(delta[j], z[j], n[j], hp[j]);
     dgx[H + j] = gg.da_z;
@@ -175,9 +183,8 @@ double gru_rb_bwd_row(int H, const float *RL_R delta, const float *RL_R r, const
     dgh[2 * H + j] = gg.da_n;
     dprev[j] = gg.dh_prev;
   }
-  *bad += count_nonfinite(delta, H) + count_nonfinite(h, H) + count_nonfinite(r, H) + count_nonfinite(z, H) +
-          count_nonfinite(n, H);
-  return sum_sq(delta, H);
+  *bad += count_nonfinite(delta, H) + gru_activation_nonfinite(H, h, r, z, n);
+  return norms ? sum_sq(delta, H) : 0.0;
 }
 
 void gru_rb_reset_row(int H, const float *RL_R drh, const float *RL_R r, const float *RL_R hp, float *RL_R dgx,
@@ -240,7 +247,13 @@ void with_act(cell::Act a, F &&f) {
   }
 }
 
-constexpr int kChunk = 32;  // steps per input-projection / weight-gradient GEMM
+constexpr int kChunk = 32;  // steps per weight-gradient GEMM in backward
+// Steps per input-projection GEMM in forward: as many as keep its output (B x 3H floats a step) in
+// about 256 KiB, so that the gate pass reads it from L2 (at P1, B*3H*4 bytes is already 139 KiB).
+inline int forward_chunk(int B, int GH) {
+  const size_t per_step = static_cast<size_t>(B) * GH * sizeof(float);
+  return static_cast<int>(std::max<size_t>(1, std::min<size_t>(kChunk, (256u << 10) / per_step)));
+}
 
 class CpuBackend final : public Backend {
  public:
@@ -312,8 +325,9 @@ class CpuBackend final : public Backend {
     const float *b_ih = p + L_.b_ih, *b_hh = p + L_.b_hh;
     for (int k = 0; k < G * H; ++k) bias_[k] = b_ih[k] + (k < 2 * H || !s_.is_gru() ? b_hh[k] : 0.0f);
 
-    for (int c0 = 0; c0 < T; c0 += kChunk) {
-      const int cn = std::min(kChunk, T - c0);
+    const int fchunk = forward_chunk(B, G * H);
+    for (int c0 = 0; c0 < T; c0 += fchunk) {
+      const int cn = std::min(fchunk, T - c0);
       // gx = x W_ih^T + bias for cn steps at once.
       const float *xc = tp.x.data() + static_cast<size_t>(base + c0) * B * I;
       for (int r = 0; r < cn * B; ++r) std::copy(bias_.begin(), bias_.begin() + G * H, gx_.begin() + static_cast<size_t>(r) * G * H);
@@ -355,6 +369,8 @@ class CpuBackend final : public Backend {
       std::fill(og_.begin(), og_.begin() + static_cast<size_t>(H) * H, 0.0f);
     }
     int64_t og_valid = 0;
+    // Per-(t, b) norms of dL/dh_t and dL/dh_{t-1} feed every diagnostic beyond level off (and Omega).
+    const bool norms = ds.level >= RNNLAB_DIAG_SUMMARY || ds.omega_grad;
     grow(dy_, static_cast<size_t>(n) * B * W);
     grow(dx_, static_cast<size_t>(n) * B * I);
     grow(dh0_, BH);
@@ -375,13 +391,13 @@ class CpuBackend final : public Backend {
       std::copy(tg.dy, tg.dy + static_cast<size_t>(n) * B * W, dy_.begin());
     } else {
       std::fill(dy_.begin(), dy_.begin() + static_cast<size_t>(n) * B * W, 0.0f);
-      std::vector<const float *> ys(n);
-      std::vector<float *> dys(n);
+      grow(ys_, static_cast<size_t>(n));
+      grow(dys_, static_cast<size_t>(n));
       for (int t = 0; t < n; ++t) {
-        ys[t] = tp.y.data() + static_cast<size_t>(t) * B * W;
-        dys[t] = dy_.data() + static_cast<size_t>(t) * B * W;
+        ys_[t] = tp.y.data() + static_cast<size_t>(t) * B * W;
+        dys_[t] = dy_.data() + static_cast<size_t>(t) * B * W;
       }
-      loss = head_loss<float>(s_.head, s_.O, B, n, ys.data(), tg.classes, tg.values, dys.data(), nullptr, 0.0);
+      loss = head_loss<float>(s_.head, s_.O, B, n, ys_.data(), tg.classes, tg.values, dys_.data(), nullptr, 0.0);
     }
     int64_t nonfinite = (!tg.dy && !std::isfinite(loss)) ? 1 : 0;
     int first_bad = -1;
@@ -419,7 +435,8 @@ class CpuBackend final : public Backend {
         } else {
           std::copy(dnext_.begin(), dnext_.begin() + BH, delta);
         }
-        const int64_t bad = backward_step(p, t, delta, dgx, dgh, dnext_.data(), dn2_.data() + static_cast<size_t>(t) * B);
+        const int64_t bad =
+            backward_step(p, t, delta, dgx, dgh, dnext_.data(), dn2_.data() + static_cast<size_t>(t) * B, norms);
         if (bad) {
           nonfinite += bad;
           first_bad = t;
@@ -433,7 +450,8 @@ class CpuBackend final : public Backend {
           gemm(false, false, B, H, H, 1.0f, dgh, GH, w_hh, H, 1.0f, dnext_.data(), H);
         }
         double *pn = pn2_.data() + static_cast<size_t>(t) * B;
-        for (int b = 0; b < B; ++b) pn[b] = sum_sq(dnext_.data() + static_cast<size_t>(b) * H, H);
+        if (norms)
+          for (int b = 0; b < B; ++b) pn[b] = sum_sq(dnext_.data() + static_cast<size_t>(b) * H, H);
         if (want_og) {
           // Pascanu's Omega, immediate partial (tasks.md): for each valid (t, b), with g = dgh (the
           // gradient of the pre-activation) and v = dL/dh_{t-1} = W_hh^T g, add
@@ -605,7 +623,8 @@ class CpuBackend final : public Backend {
   // One backward step t from delta = dL/dh_t (B x H): writes the gate gradients (input side dgx,
   // hidden side dgh, B x G*H), the direct part of dL/dh_{t-1} into dprev, ||delta_b||^2 into dn2.
   // Returns the number of non-finite values among h_t, the gates and delta.
-  int64_t backward_step(const float *p, int t, const float *delta, float *dgx, float *dgh, float *dprev, double *dn2) {
+  int64_t backward_step(const float *p, int t, const float *delta, float *dgx, float *dgh, float *dprev, double *dn2,
+                        bool norms) {
     const int B = B_, H = s_.H, G = s_.gates();
     const size_t BH = static_cast<size_t>(B) * H, GH = static_cast<size_t>(G) * H;
     const Tape &tp = tape_;
@@ -618,7 +637,7 @@ class CpuBackend final : public Backend {
         for (int b = 0; b < B; ++b) {
           const size_t o = static_cast<size_t>(b) * H;
           float nb = 0;
-          dn2[b] = rnn_bwd_row<decltype(A)::value>(H, delta + o, ht + o, dgx + o, dgh + o, dprev + o, &nb);
+          dn2[b] = rnn_bwd_row<decltype(A)::value>(H, delta + o, ht + o, dgx + o, dgh + o, dprev + o, &nb, norms);
           bad += nb;
         }
       });
@@ -633,7 +652,7 @@ class CpuBackend final : public Backend {
         const size_t o = static_cast<size_t>(b) * H;
         float nb = 0;
         dn2[b] = gru_lbr_bwd_row(H, delta + o, r + o, z + o, n + o, hn + o, hp + o, ht + o, dgx + b * GH, dgh + b * GH,
-                                 dprev + o, &nb);
+                                 dprev + o, &nb, norms);
         bad += nb;
       }
       return static_cast<int64_t>(bad);
@@ -643,7 +662,7 @@ class CpuBackend final : public Backend {
     for (int b = 0; b < B; ++b) {
       const size_t o = static_cast<size_t>(b) * H;
       float nb = 0;
-      dn2[b] = gru_rb_bwd_row(H, delta + o, r + o, z + o, n + o, hp + o, ht + o, dgx + b * GH, dgh + b * GH, dprev + o, &nb);
+      dn2[b] = gru_rb_bwd_row(H, delta + o, r + o, z + o, n + o, hp + o, ht + o, dgx + b * GH, dgh + b * GH, dprev + o, &nb, norms);
       bad += nb;
     }
     float *drh = drh_.data();
@@ -728,6 +747,8 @@ class CpuBackend final : public Backend {
   std::vector<double> fwd_, fsum_b_;
   std::vector<float> dy_, dx_, dh0_, dnext_, delta_, dgx_, dgh_, drh_, rhc_, dhead_;
   std::vector<double> dn2_, pn2_;
+  std::vector<const float *> ys_;
+  std::vector<float *> dys_;
   std::vector<float> og_, gs_;  // Omega gradient accumulator (H x H) and scaled g rows (B x H)
 };
 
