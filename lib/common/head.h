@@ -8,21 +8,26 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "common/cell_math.h"
+
 namespace rnnlab {
 
 // Cross-entropy of one row of logits against class c; writes softmax - onehot, scaled, into d
 // when d is not null. Returns -log p_c (double accumulation whatever T is).
+// exp in T's precision (cell::exp_: libm in double, the vectorisable polynomial in float), sums in
+// double.
 template <class T>
 double softmax_xent_row(const T *logits, int O, int c, T scale, T *d) {
-  double m = static_cast<double>(logits[0]);
-  for (int o = 1; o < O; ++o) m = std::fmax(m, static_cast<double>(logits[o]));
+  T m = logits[0];
+  for (int o = 1; o < O; ++o) m = logits[o] > m ? logits[o] : m;
   double sum = 0;
-  for (int o = 0; o < O; ++o) sum += std::exp(static_cast<double>(logits[o]) - m);
-  const double lse = m + std::log(sum);
+  for (int o = 0; o < O; ++o) sum += static_cast<double>(cell::exp_(logits[o] - m));
+  const double lse = static_cast<double>(m) + std::log(sum);
   if (d) {
+    const T inv = static_cast<T>(1.0 / sum);
     for (int o = 0; o < O; ++o) {
-      const double p = std::exp(static_cast<double>(logits[o]) - lse);
-      d[o] = static_cast<T>(p - (o == c ? 1.0 : 0.0)) * scale;
+      const T p = cell::exp_(logits[o] - m) * inv;
+      d[o] = (p - (o == c ? T(1) : T(0))) * scale;
     }
   }
   return lse - static_cast<double>(logits[c]);

@@ -70,6 +70,16 @@ void rnn_fwd_row(int H, const float *RL_R gx, const float *RL_R gh, float *RL_R 
   for (int j = 0; j < H; ++j) h[j] = cell::activate(A, gx[j] + gh[j]);
 }
 
+// Eval mode (nothing recorded): only h is written.
+void gru_lbr_fwd_row_h(int H, const float *RL_R gx, const float *RL_R gh, const float *RL_R b_hn,
+                       const float *RL_R hp, float *RL_R h) {
+  for (int j = 0; j < H; ++j) {
+    const cell::GruUnit<float> u =
+        cell::gru_lbr_forward(gx[j] + gh[j], gx[H + j] + gh[H + j], gx[2 * H + j], gh[2 * H + j] + b_hn[j], hp[j]);
+    h[j] = u.h;
+  }
+}
+
 void gru_lbr_fwd_row(int H, const float *RL_R gx, const float *RL_R gh, const float *RL_R b_hn,
                      const float *RL_R hp, float *RL_R r, float *RL_R z, float *RL_R n, float *RL_R hn,
                      float *RL_R h) {
@@ -303,13 +313,14 @@ class CpuBackend final : public Backend {
     // Reserve everything first: nothing below allocates or throws (but for a GEMM failure).
     Tape &tp = record ? tape_ : scratch_;
     grow(tp.h, (static_cast<size_t>(steps) + 1) * BH);
+    const size_t gate_steps = record ? static_cast<size_t>(steps) : 1;
     if (s_.is_gru()) {
-      grow(tp.r, steps * BH);
-      grow(tp.z, steps * BH);
-      grow(tp.n, steps * BH);
-      if (s_.lbr()) grow(tp.hn, steps * BH);
+      grow(tp.r, gate_steps * BH);
+      grow(tp.z, gate_steps * BH);
+      grow(tp.n, gate_steps * BH);
+      if (s_.lbr()) grow(tp.hn, gate_steps * BH);
     }
-    grow(tp.x, static_cast<size_t>(steps) * B * I);
+    if (record) grow(tp.x, static_cast<size_t>(steps) * B * I);
     grow(tp.y, static_cast<size_t>(steps) * B * s_.out_width());
     if (full) grow(fwd_, static_cast<size_t>(steps) * kNumFwd);
     grow(gx_, static_cast<size_t>(kChunk) * B * G * H);
@@ -318,7 +329,9 @@ class CpuBackend final : public Backend {
     grow(fsum_b_, static_cast<size_t>(B) * kNumFwd);
     grow(bias_, static_cast<size_t>(G) * H);
 
-    std::copy(x, x + static_cast<size_t>(T) * B * I, tp.x.begin() + static_cast<size_t>(base) * B * I);
+    // Recording keeps x for dW_ih; eval reads the caller's x directly.
+    if (record) std::copy(x, x + static_cast<size_t>(T) * B * I, tp.x.begin() + static_cast<size_t>(base) * B * I);
+    const float *xs = record ? tp.x.data() + static_cast<size_t>(base) * B * I : x;
     if (base == 0) std::copy(h_.begin(), h_.begin() + BH, tp.h.begin());
     // Input-side bias: r and z get both biases (they are only ever summed); n gets b_in only
     // (b_hn sits inside r * (...) for the LBR GRU, and with W_hn (r*h) for reset-before).
@@ -329,7 +342,7 @@ class CpuBackend final : public Backend {
     for (int c0 = 0; c0 < T; c0 += fchunk) {
       const int cn = std::min(fchunk, T - c0);
       // gx = x W_ih^T + bias for cn steps at once.
-      const float *xc = tp.x.data() + static_cast<size_t>(base + c0) * B * I;
+      const float *xc = xs + static_cast<size_t>(c0) * B * I;
       for (int r = 0; r < cn * B; ++r) std::copy(bias_.begin(), bias_.begin() + G * H, gx_.begin() + static_cast<size_t>(r) * G * H);
       gemm(false, true, static_cast<int64_t>(cn) * B, G * H, I, 1.0f, xc, I, p + L_.w_ih, I, 1.0f, gx_.data(), G * H);
       for (int k = 0; k < cn; ++k) {
@@ -573,16 +586,26 @@ class CpuBackend final : public Backend {
         }
       });
     } else {
-      float *rt = tp.r.data() + static_cast<size_t>(t) * BH, *zt = tp.z.data() + static_cast<size_t>(t) * BH;
-      float *nt_ = tp.n.data() + static_cast<size_t>(t) * BH;
+      // Eval mode keeps no tape: the gates of every step reuse the scratch tape's first slot.
+      const size_t gt = &tp == &scratch_ ? 0 : static_cast<size_t>(t);
+      float *rt = tp.r.data() + gt * BH, *zt = tp.z.data() + gt * BH;
+      float *nt_ = tp.n.data() + gt * BH;
       if (s_.lbr()) {
         gemm(false, true, B, 3 * H, H, 1.0f, hp, H, w_hh, H, 0.0f, gh, 3 * H);
         const float *b_hn = b_hh + 2 * H;
-        float *hnt = tp.hn.data() + static_cast<size_t>(t) * BH;
+        float *hnt = tp.hn.data() + gt * BH;
+        if (&tp == &scratch_) {  // eval: no tape
 #pragma omp parallel for num_threads(nt) schedule(static)
-        for (int b = 0; b < B; ++b) {
-          const size_t o = static_cast<size_t>(b) * H;
-          gru_lbr_fwd_row(H, gx + b * GH, gh + b * GH, b_hn, hp + o, rt + o, zt + o, nt_ + o, hnt + o, hnew + o);
+          for (int b = 0; b < B; ++b) {
+            const size_t o = static_cast<size_t>(b) * H;
+            gru_lbr_fwd_row_h(H, gx + b * GH, gh + b * GH, b_hn, hp + o, hnew + o);
+          }
+        } else {
+#pragma omp parallel for num_threads(nt) schedule(static)
+          for (int b = 0; b < B; ++b) {
+            const size_t o = static_cast<size_t>(b) * H;
+            gru_lbr_fwd_row(H, gx + b * GH, gh + b * GH, b_hn, hp + o, rt + o, zt + o, nt_ + o, hnt + o, hnew + o);
+          }
         }
       } else {
         gemm(false, true, B, 2 * H, H, 1.0f, hp, H, w_hh, H, 0.0f, gh, 3 * H);
