@@ -91,6 +91,36 @@ void omega_gradient(void **) {
     }
 }
 
+// Values that overflow inside the pass (a relu RNN with huge recurrent weights): both backends
+// complete the pass and count the same non-finite entries from the same first step.
+void nonfinite_inside(void **) {
+  const Shape s = {2, 5, 12, 3, 2};
+  for (rnnlab_cell cell : {RNNLAB_CELL_RNN_RELU, RNNLAB_CELL_RNN_LINEAR, RNNLAB_CELL_GRU}) {
+    rnnlab_diag d[2];
+    for (int k = 0; k < 2; ++k) {
+      rnnlab_model *m = make(k ? RNNLAB_BACKEND_REFERENCE : RNNLAB_BACKEND_CPU, cell, RNNLAB_HEAD_LAST_LINEAR, s,
+                             RNNLAB_DIAG_OFF, false, RNNLAB_BIAS_DOUBLE, 1);
+      assert_non_null(m);
+      rnnlab_tensor_info ti;
+      assert_int_equal(rnnlab_tensor_info_by_name(&ti, m, "weight_hh"), RNNLAB_OK);
+      std::vector<float> w(ti.count, 3e7f), x(static_cast<size_t>(s.T) * s.B * s.I, 1.0f);
+      assert_int_equal(rnnlab_set_tensor(m, "weight_hh", w.data(), w.size()), RNNLAB_OK);
+      assert_int_equal(rnnlab_step(nullptr, 0, m, x.data(), x.size(), s.T, s.B), RNNLAB_OK);
+      std::vector<float> v(static_cast<size_t>(s.B) * s.O, 0.5f);
+      rnnlab_targets tg = RNNLAB_TARGETS_INIT;
+      tg.values = v.data();
+      tg.count = v.size();
+      assert_int_equal(rnnlab_backward(m, &tg), RNNLAB_OK);
+      d[k] = RNNLAB_DIAG_INIT;
+      assert_int_equal(rnnlab_diagnostics(&d[k], m), RNNLAB_OK);
+      rnnlab_destroy(m);
+    }
+    if (cell != RNNLAB_CELL_GRU) assert_true(d[1].nonfinite > 0);  // the case really overflows
+    assert_int_equal(d[0].nonfinite, d[1].nonfinite);
+    assert_int_equal(d[0].nonfinite_first_t, d[1].nonfinite_first_t);
+  }
+}
+
 }  // namespace
 
 int main(void) {
@@ -98,6 +128,7 @@ int main(void) {
       cmocka_unit_test(full_matrix),
       cmocka_unit_test(split_and_threads),
       cmocka_unit_test(omega_gradient),
+      cmocka_unit_test(nonfinite_inside),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
