@@ -265,7 +265,7 @@ RNNLAB_API rnnlab_status rnnlab_backward(rnnlab_model *model, const rnnlab_targe
  * without recording or changing anything. With an every-softmax head the targets cover the steps
  * of that call. Optionally counts wrong sequences (argmax != class at the scored steps; for
  * every-softmax a sequence is wrong if any step is; for last-linear |y - t| > err_abs in any output):
- * n_wrong may be NULL. */
+ * n_wrong may be NULL. A NaN output counts as wrong (as rnnlab_task_count_wrong does). */
 RNNLAB_API rnnlab_status rnnlab_loss(double *loss, int32_t *n_wrong, const rnnlab_model *model,
                                      const rnnlab_targets *targets, float err_abs);
 
@@ -573,5 +573,6 @@ RNNLAB_API const char *rnnlab_backend_name(rnnlab_backend backend);
 
 /* The synthetic tasks and data-set readers. */
 #include "rnnlab_data.h"
+#include "rnnlab_io.h"
 
 #endif /* RNNLAB_RNNLAB_H */

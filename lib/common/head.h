@@ -33,11 +33,15 @@ double softmax_xent_row(const T *logits, int O, int c, T scale, T *d) {
   return lse - static_cast<double>(logits[c]);
 }
 
+// The first largest value's index; -1 (never a class, so the row counts as wrong) when a value is
+// NaN, as rnnlab_task_count_wrong does.
 template <class T>
 int argmax_row(const T *v, int O) {
   int best = 0;
-  for (int o = 1; o < O; ++o)
+  for (int o = 0; o < O; ++o) {
+    if (v[o] != v[o]) return -1;
     if (v[o] > v[best]) best = o;
+  }
   return best;
 }
 
@@ -82,7 +86,7 @@ double head_loss(rnnlab_head head, int O, int B, int steps, const T *const *ys, 
         const double e = static_cast<double>(y[k]) - static_cast<double>(values[k]);
         loss += e * e;
         if (d) d[k] = static_cast<T>(2.0 * e / B);
-        seq_wrong = seq_wrong || std::fabs(e) > err_abs;
+        seq_wrong = seq_wrong || !(std::fabs(e) <= err_abs);  // NaN counts as wrong
       }
       wrong += seq_wrong;
     }
