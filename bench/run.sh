@@ -17,7 +17,7 @@ cmake --build "$BUILD" -j2 --target rnnlab_bench rnnlab_bench_anchor >/dev/null
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 REPS=3
 [ "$QUICK" = 1 ] && REPS=1
-{ date -u '+date: %Y-%m-%d %H:%M UTC'; echo "uptime: $(uptime)"; nproc | sed 's/^/cores: /';
+{ date -u '+date: %Y-%m-%d %H:%M UTC'; echo "uptime: $(uptime)"; echo "cores: $(nproc --all)";
   grep -m1 'model name' /proc/cpuinfo | sed 's/.*: /cpu: /'; } > "$OUT/machine.txt"
 cat "$OUT/machine.txt"
 
