@@ -23,6 +23,8 @@ def load_gb(path):
             if b.get("aggregate_name") != "median":
                 continue
             name = re.sub(r"_median$", "", name)
+        # Google Benchmark appends run options to the name: keep only the benchmark and its arguments.
+        name = re.sub(r"/(iterations|min_time|repeats):[^/]*", "", name).replace("/real_time", "")
         scale = {"ms": 1.0, "us": 1e-3, "ns": 1e-6, "s": 1e3}[b.get("time_unit", "ms")]
         out[name] = b["real_time"] * scale
         if "us_per_step" in b:

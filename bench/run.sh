@@ -40,8 +40,8 @@ echo "== time per step over T and B"
 gb rnnlab_bench "$OUT/scaling.json" 'BM_Scaling'
 
 echo "== P1 peak memory, rnnlab alone in its own process (CPU backend, full diagnostics, 1 thread)"
-/usr/bin/time -v "$BUILD/bench/rnnlab_bench" --benchmark_filter='BM_P1/backend:1/cell:0/level:2/threads:1$' \
-  --benchmark_min_time=0 2> "$OUT/p1_mem.txt" >/dev/null || true
+/usr/bin/time -v "$BUILD/bench/rnnlab_bench" --benchmark_filter='^BM_P1/backend:1/cell:0/level:2/threads:1/' \
+  2> "$OUT/p1_mem.txt" >/dev/null || true
 grep -E 'Maximum resident' "$OUT/p1_mem.txt" | sed 's/^\s*//'
 
 : > "$OUT/torch.jsonl"
