@@ -40,7 +40,9 @@ RNNLAB_HD T tanh_(T x) {
 // (almost) 0 in every use here, above it the result is a huge finite number, not Inf.
 template <>
 inline float exp_<float>(float x) {
-  const float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  // NaN takes the path of 0 (so the exponent arithmetic below stays defined) and is returned at the end.
+  const float xn = x == x ? x : 0.0f;
+  const float xc = xn < -87.0f ? -87.0f : (xn > 88.0f ? 88.0f : xn);
   const float kf = std::floor(xc * 1.44269504088896341f + 0.5f);
   const float r = (xc - kf * 0.693359375f) + kf * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
