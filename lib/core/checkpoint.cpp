@@ -21,6 +21,7 @@
 #include "core/error.h"
 #include "core/model.h"
 #include "core/optim.h"
+#include "io/atomic_file.h"
 #include "io/npz.h"
 
 namespace rnnlab {
@@ -29,16 +30,6 @@ namespace ckpt {
 namespace {
 
 std::atomic<testing::SaveHook> g_save_hook{nullptr};
-
-std::string errno_text(int err) {
-  char buf[256];
-#if defined(__GLIBC__) && defined(_GNU_SOURCE)
-  return strerror_r(err, buf, sizeof buf);
-#else
-  if (strerror_r(err, buf, sizeof buf) != 0) return "errno " + std::to_string(err);
-  return buf;
-#endif
-}
 
 // ---- byte images --------------------------------------------------------------------------------
 
@@ -439,7 +430,7 @@ std::vector<unsigned char> read_file(const std::string &path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
-    raise(RNNLAB_E_IO, "cannot open '%s': %s", path.c_str(), errno_text(err).c_str());
+    raise(RNNLAB_E_IO, "cannot open '%s': %s", path.c_str(), io::errno_text(err).c_str());
   }
   std::vector<unsigned char> out;
   struct stat st;
@@ -451,7 +442,7 @@ std::vector<unsigned char> read_file(const std::string &path) {
       if (errno == EINTR) continue;
       const int err = errno;
       ::close(fd);
-      raise(RNNLAB_E_IO, "cannot read '%s': %s", path.c_str(), errno_text(err).c_str());
+      raise(RNNLAB_E_IO, "cannot read '%s': %s", path.c_str(), io::errno_text(err).c_str());
     }
     if (got == 0) break;
     out.insert(out.end(), buf, buf + got);
@@ -460,87 +451,42 @@ std::vector<unsigned char> read_file(const std::string &path) {
   return out;
 }
 
-// Removes the temporary unless disarmed (after the rename).
-struct TempFile {
-  std::string path;
-  int fd = -1;
-  bool armed = false;
-  ~TempFile() {
-    if (fd >= 0) ::close(fd);
-    if (armed) ::unlink(path.c_str());
-  }
-};
-
-void sync_dir(const std::string &dir, const std::string &target) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    raise(RNNLAB_E_IO, "'%s': cannot open directory '%s' to sync it: %s", target.c_str(), dir.c_str(),
-          errno_text(err).c_str());
-  }
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  // Some file systems cannot sync a directory; that is no reason to fail the save.
-  if (rc != 0 && err != EINVAL && err != ENOTSUP)
-    raise(RNNLAB_E_IO, "'%s': cannot sync directory '%s': %s", target.c_str(), dir.c_str(), errno_text(err).c_str());
-}
-
 }  // namespace
 
 void write_file_atomically(const std::string &path, const std::vector<unsigned char> &bytes) {
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  if (base.empty()) raise(RNNLAB_E_IO, "'%s' names a directory, not a file", path.c_str());
-  static std::atomic<unsigned> counter{0};
-  TempFile tmp;
-  const std::string stem = base.size() > 64 ? base.substr(0, 64) : base;
-  for (int attempt = 0; attempt < 100 && tmp.fd < 0; ++attempt) {
-    char suffix[64];
-    std::snprintf(suffix, sizeof suffix, ".tmp.%ld.%u", static_cast<long>(::getpid()),
-                  counter.fetch_add(1, std::memory_order_relaxed));
-    const std::string candidate = dir + "/." + stem + suffix;
-    const int fd = ::open(candidate.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd >= 0) {
-      tmp.path = candidate;
-      tmp.fd = fd;
-      tmp.armed = true;
-    } else if (errno != EEXIST) {
-      const int err = errno;
-      raise(RNNLAB_E_IO, "'%s': cannot create a temporary file in '%s': %s", path.c_str(), dir.c_str(),
-            errno_text(err).c_str());
-    }
-  }
-  if (tmp.fd < 0) raise(RNNLAB_E_IO, "'%s': no free temporary file name in '%s'", path.c_str(), dir.c_str());
+  std::string dir, base;
+  io::split_target(path, &dir, &base);
+  io::TempFile tmp;
+  int fd = io::create_temp(dir, base, path, &tmp);
   size_t done = 0;
   while (done < bytes.size()) {
-    const ssize_t put = ::write(tmp.fd, bytes.data() + done, bytes.size() - done);
+    const ssize_t put = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (put < 0) {
       if (errno == EINTR) continue;
       const int err = errno;
+      ::close(fd);
       raise(RNNLAB_E_IO, "'%s': cannot write the temporary file '%s': %s", path.c_str(), tmp.path.c_str(),
-            errno_text(err).c_str());
+            io::errno_text(err).c_str());
     }
     done += static_cast<size_t>(put);
   }
-  if (::fsync(tmp.fd) != 0) {
+  if (::fsync(fd) != 0) {
     const int err = errno;
-    raise(RNNLAB_E_IO, "'%s': cannot sync the temporary file: %s", path.c_str(), errno_text(err).c_str());
+    ::close(fd);
+    raise(RNNLAB_E_IO, "'%s': cannot sync the temporary file: %s", path.c_str(), io::errno_text(err).c_str());
   }
-  const int fd = tmp.fd;
-  tmp.fd = -1;
   if (::close(fd) != 0) {
     const int err = errno;
-    raise(RNNLAB_E_IO, "'%s': cannot close the temporary file: %s", path.c_str(), errno_text(err).c_str());
+    raise(RNNLAB_E_IO, "'%s': cannot close the temporary file: %s", path.c_str(), io::errno_text(err).c_str());
   }
   if (testing::SaveHook hook = g_save_hook.load()) hook(tmp.path.c_str());
   if (::rename(tmp.path.c_str(), path.c_str()) != 0) {
     const int err = errno;
-    raise(RNNLAB_E_IO, "'%s': cannot rename the temporary file over it: %s", path.c_str(), errno_text(err).c_str());
+    raise(RNNLAB_E_IO, "'%s': cannot rename the temporary file over it: %s", path.c_str(),
+          io::errno_text(err).c_str());
   }
   tmp.armed = false;
-  sync_dir(dir, path);
+  io::fsync_path(dir, O_RDONLY | O_DIRECTORY, "directory", path);
 }
 
 uint32_t crc32_of(const void *data, size_t n) {

@@ -1,5 +1,7 @@
 #include "io/npz.h"
 
+#include "io/atomic_file.h"
+
 #include <zip.h>
 
 #include <atomic>
@@ -379,73 +381,6 @@ void maybe_fault(testing::SaveFault at, const std::string &path) {
     raise(RNNLAB_E_IO, "%s: simulated failure while saving (test hook, stage %d)", path.c_str(), static_cast<int>(at));
 }
 
-std::string errno_str(int err) {
-  char buf[256];
-  // The GNU strerror_r may return a static string instead of filling buf; take whichever it gives.
-#if defined(__GLIBC__) && defined(_GNU_SOURCE)
-  return strerror_r(err, buf, sizeof buf);
-#else
-  if (strerror_r(err, buf, sizeof buf) != 0) return "errno " + std::to_string(err);
-  return buf;
-#endif
-}
-
-// Removes the temporary unless it has been renamed into place.
-struct TempFile {
-  std::string path;
-  bool armed = false;
-  ~TempFile() {
-    if (armed) ::unlink(path.c_str());
-  }
-};
-
-// Creates an empty, uniquely named file next to the target. O_EXCL makes the name ours alone; the
-// 0666 mode lets the umask decide the saved file's permissions, as for any newly written file.
-void create_temp(const std::string &dir, const std::string &base, const std::string &target, TempFile *tmp) {
-  static std::atomic<unsigned> counter{0};
-  std::string stem = base.size() > 64 ? base.substr(0, 64) : base;
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    auto ticks = static_cast<unsigned long long>(std::chrono::steady_clock::now().time_since_epoch().count());
-    char suffix[96];
-    std::snprintf(suffix, sizeof suffix, ".tmp.%ld.%u.%llx", static_cast<long>(::getpid()),
-                  counter.fetch_add(1, std::memory_order_relaxed), ticks & 0xffffffffffULL);
-    std::string candidate = dir + "/." + stem + suffix;
-    int fd = ::open(candidate.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd >= 0) {
-      tmp->path = candidate;
-      tmp->armed = true;
-      if (::close(fd) != 0) {
-        int err = errno;
-        raise(RNNLAB_E_IO, "%s: cannot close temporary file '%s': %s", target.c_str(), candidate.c_str(),
-              errno_str(err).c_str());
-      }
-      return;
-    }
-    if (errno != EEXIST) {
-      int err = errno;
-      raise(RNNLAB_E_IO, "%s: cannot create a temporary file in directory '%s': %s", target.c_str(), dir.c_str(),
-            errno_str(err).c_str());
-    }
-  }
-  raise(RNNLAB_E_IO, "%s: cannot find an unused temporary file name in directory '%s'", target.c_str(), dir.c_str());
-}
-
-void fsync_path(const std::string &p, int flags, const char *what, const std::string &target) {
-  int fd = ::open(p.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    raise(RNNLAB_E_IO, "%s: cannot open %s '%s' to sync it: %s", target.c_str(), what, p.c_str(),
-          errno_str(err).c_str());
-  }
-  int rc = ::fsync(fd);
-  int err = errno;
-  // Some file systems cannot sync a directory at all; that is no reason to fail a save.
-  bool unsupported = rc != 0 && (flags & O_DIRECTORY) && (err == EINVAL || err == ENOTSUP);
-  ::close(fd);
-  if (rc != 0 && !unsupported)
-    raise(RNNLAB_E_IO, "%s: cannot sync %s '%s': %s", target.c_str(), what, p.c_str(), errno_str(err).c_str());
-}
-
 }  // namespace
 
 std::size_t dtype_size(DType t) { return info(t).size; }
@@ -496,7 +431,7 @@ NpyArray load_npy(const std::string &path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int err = errno;
-    raise(RNNLAB_E_IO, "%s: cannot open: %s", path.c_str(), errno_str(err).c_str());
+    raise(RNNLAB_E_IO, "%s: cannot open: %s", path.c_str(), errno_text(err).c_str());
   }
   struct Closer {
     int fd;
@@ -505,7 +440,7 @@ NpyArray load_npy(const std::string &path) {
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     int err = errno;
-    raise(RNNLAB_E_IO, "%s: cannot stat: %s", path.c_str(), errno_str(err).c_str());
+    raise(RNNLAB_E_IO, "%s: cannot stat: %s", path.c_str(), errno_text(err).c_str());
   }
   if (!S_ISREG(st.st_mode)) raise(RNNLAB_E_IO, "%s: not a regular file", path.c_str());
   auto read = [&](void *dst, std::size_t n) {
@@ -515,7 +450,7 @@ NpyArray load_npy(const std::string &path) {
       if (got < 0 && errno == EINTR) continue;
       if (got < 0) {
         int err = errno;
-        raise(RNNLAB_E_IO, "%s: read failed: %s", path.c_str(), errno_str(err).c_str());
+        raise(RNNLAB_E_IO, "%s: read failed: %s", path.c_str(), errno_text(err).c_str());
       }
       if (got == 0) raise(RNNLAB_E_CORRUPT, "%s: truncated (the file shrank while being read)", path.c_str());
       p += got;
@@ -579,7 +514,13 @@ void NpzWriter::save(const std::string &path) const {
     raise(RNNLAB_E_INVALID_ARGUMENT, "'%s' does not name a file", path.c_str());
 
   TempFile tmp;
-  create_temp(dir, base, path, &tmp);
+  const int tmp_fd = create_temp(dir, base, path, &tmp);
+  // libzip writes the archive by name, so the descriptor is only needed to claim the name.
+  if (::close(tmp_fd) != 0) {
+    const int err = errno;
+    raise(RNNLAB_E_IO, "%s: cannot close temporary file '%s': %s", path.c_str(), tmp.path.c_str(),
+          errno_text(err).c_str());
+  }
   maybe_fault(testing::SaveFault::AfterTempCreated, path);
 
   {
@@ -624,7 +565,7 @@ void NpzWriter::save(const std::string &path) const {
 
   if (::rename(tmp.path.c_str(), path.c_str()) != 0) {
     int err = errno;
-    raise(RNNLAB_E_IO, "%s: cannot rename the temporary file over it: %s", path.c_str(), errno_str(err).c_str());
+    raise(RNNLAB_E_IO, "%s: cannot rename the temporary file over it: %s", path.c_str(), errno_text(err).c_str());
   }
   tmp.armed = false;
   // Without this the rename itself may not survive a crash, even though the data would.
