@@ -1,37 +1,26 @@
 // The generator behind the synthetic tasks and the pixel permutation.
 //
-// std:: distributions are implementation-defined, so a seed would give different batches under
-// libstdc++, libc++ and MSVC; this one is fully specified: xoshiro256** (Blackman & Vigna) whose state
-// is filled by splitmix64 from the seed, integers by rejection (no modulo bias), floats from the top
-// 24 bits (exactly representable, so never rounded up to 1).
+// The bits come from rnnlab's own generator (core/rng.h: xoshiro256** seeded through splitmix64,
+// fully specified, unlike std:: distributions). The two draws the tasks use are defined here, because
+// their streams are pinned by test_tasks: integers by rejection then modulo (no modulo bias), floats
+// from the top 24 bits (exactly representable, so never rounded up to 1).
 #ifndef RNNLAB_DATA_RANDOM_H
 #define RNNLAB_DATA_RANDOM_H
 
 #include <cstdint>
+
+#include "core/rng.h"
 
 namespace rnnlab {
 namespace data {
 
 class Rng {
  public:
-  explicit Rng(uint64_t seed = 0) { reseed(seed); }
+  explicit Rng(uint64_t seed = 0) : bits_(seed) {}
 
-  void reseed(uint64_t seed) {
-    uint64_t x = seed;
-    for (uint64_t &s : s_) s = splitmix64(x);
-  }
+  void reseed(uint64_t seed) { bits_.seed_with(seed); }
 
-  uint64_t next() {
-    const uint64_t out = rotl(s_[1] * 5u, 7) * 9u;
-    const uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return out;
-  }
+  uint64_t next() { return bits_.next_u64(); }
 
   // Uniform on {0, ..., n - 1}; n >= 1. Draws below 2^64 mod n are rejected so that every residue
   // is equally likely.
@@ -47,15 +36,7 @@ class Rng {
   float unit_float() { return static_cast<float>(next() >> 40) * (1.0f / 16777216.0f); }
 
  private:
-  static uint64_t rotl(uint64_t v, int k) { return (v << k) | (v >> (64 - k)); }
-  static uint64_t splitmix64(uint64_t &x) {
-    uint64_t z = (x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-
-  uint64_t s_[4];
+  rnnlab::Rng bits_;
 };
 
 }  // namespace data
