@@ -22,7 +22,7 @@ constexpr uint32_t kTargetsMinSize = sizeof(rnnlab_targets);
 
 // The message names the argument as the header does: the handle is `model` there, `m` here.
 constexpr const char *public_arg_name(const char *p) { return p[0] == 'm' && p[1] == '\0' ? "model" : p; }
-#define CHECK_NULL(p, fn)                                                             \
+#define CHECK_NULL(p)                                                             \
   do {                                                                                \
     if (!(p)) raise(RNNLAB_E_NULL, "argument '%s' is NULL", public_arg_name(#p));    \
   } while (0)
@@ -280,8 +280,8 @@ RNNLAB_API const char *rnnlab_status_string(rnnlab_status s) {
 
 RNNLAB_API rnnlab_status rnnlab_create(rnnlab_model **out, const rnnlab_config *cfg) {
   return guarded("rnnlab_create", [&] {
-    CHECK_NULL(out, create);
-    CHECK_NULL(cfg, create);
+    CHECK_NULL(out);
+    CHECK_NULL(cfg);
     rnnlab_config c = read_config(cfg);
     validate_config(c);
     auto m = std::make_unique<rnnlab_model>();
@@ -315,8 +315,8 @@ RNNLAB_API void rnnlab_destroy(rnnlab_model *model) { delete model; }
 
 RNNLAB_API rnnlab_status rnnlab_get_config(rnnlab_config *out, const rnnlab_model *m) {
   return guarded("rnnlab_get_config", [&] {
-    CHECK_NULL(out, get_config);
-    CHECK_NULL(m, get_config);
+    CHECK_NULL(out);
+    CHECK_NULL(m);
     if (out->struct_size < kConfigMinSize || out->struct_size > sizeof(rnnlab_config))
       raise(RNNLAB_E_VERSION, "out->struct_size is %u; this library knows %u", out->struct_size,
             static_cast<unsigned>(sizeof(rnnlab_config)));
@@ -333,7 +333,7 @@ RNNLAB_API rnnlab_status rnnlab_get_config(rnnlab_config *out, const rnnlab_mode
 
 RNNLAB_API rnnlab_status rnnlab_reset(rnnlab_model *m) {
   return guarded("rnnlab_reset", [&] {
-    CHECK_NULL(m, reset);
+    CHECK_NULL(m);
     restart_sequence(m);
     return RNNLAB_OK;
   });
@@ -341,7 +341,7 @@ RNNLAB_API rnnlab_status rnnlab_reset(rnnlab_model *m) {
 
 RNNLAB_API rnnlab_status rnnlab_set_h0(rnnlab_model *m, const float *h0, size_t count, int32_t batch) {
   return guarded("rnnlab_set_h0", [&] {
-    CHECK_NULL(m, set_h0);
+    CHECK_NULL(m);
     if (!h0) {
       if (count != 0) raise(RNNLAB_E_NULL, "argument 'h0' is NULL but count is %zu", count);
       std::vector<float>().swap(m->h0);
@@ -364,8 +364,8 @@ RNNLAB_API rnnlab_status rnnlab_set_h0(rnnlab_model *m, const float *h0, size_t 
 
 RNNLAB_API rnnlab_status rnnlab_get_hidden(float *h, size_t count, const rnnlab_model *m) {
   return guarded("rnnlab_get_hidden", [&] {
-    CHECK_NULL(h, get_hidden);
-    CHECK_NULL(m, get_hidden);
+    CHECK_NULL(h);
+    CHECK_NULL(m);
     if (m->batch == 0) raise(RNNLAB_E_STATE, "no sequence has started (no step since create/reset, no h0 set)");
     check_count("h", count, product(m->batch, m->spec.H));
     m->backend->hidden(h);
@@ -375,7 +375,7 @@ RNNLAB_API rnnlab_status rnnlab_get_hidden(float *h, size_t count, const rnnlab_
 
 RNNLAB_API rnnlab_status rnnlab_set_training(rnnlab_model *m, int training) {
   return guarded("rnnlab_set_training", [&] {
-    CHECK_NULL(m, set_training);
+    CHECK_NULL(m);
     m->training = training != 0;
     if (!m->training) m->backend->clear_tape();
     return RNNLAB_OK;
@@ -385,8 +385,8 @@ RNNLAB_API rnnlab_status rnnlab_set_training(rnnlab_model *m, int training) {
 RNNLAB_API rnnlab_status rnnlab_step(float *y, size_t y_count, rnnlab_model *m, const float *x, size_t x_count,
                                      int32_t T, int32_t B) {
   return guarded("rnnlab_step", [&] {
-    CHECK_NULL(m, step);
-    CHECK_NULL(x, step);
+    CHECK_NULL(m);
+    CHECK_NULL(x);
     if (T < 1) raise(RNNLAB_E_INVALID_ARGUMENT, "T = %d; must be >= 1", T);
     if (B < 1) raise(RNNLAB_E_INVALID_ARGUMENT, "B = %d; must be >= 1", B);
     if (m->cfg.max_batch > 0 && B > m->cfg.max_batch)
@@ -438,8 +438,8 @@ RNNLAB_API rnnlab_status rnnlab_step(float *y, size_t y_count, rnnlab_model *m, 
 
 RNNLAB_API rnnlab_status rnnlab_backward(rnnlab_model *m, const rnnlab_targets *targets) {
   return guarded("rnnlab_backward", [&] {
-    CHECK_NULL(m, backward);
-    CHECK_NULL(targets, backward);
+    CHECK_NULL(m);
+    CHECK_NULL(targets);
     if (!m->training) raise(RNNLAB_E_STATE, "the model is in eval mode: nothing was recorded");
     const int steps = m->backend->tape_steps();
     if (steps == 0) raise(RNNLAB_E_STATE, "no recorded step to back-propagate through (step first)");
@@ -472,9 +472,9 @@ RNNLAB_API rnnlab_status rnnlab_backward(rnnlab_model *m, const rnnlab_targets *
 RNNLAB_API rnnlab_status rnnlab_loss(double *loss, int32_t *n_wrong, const rnnlab_model *m,
                                      const rnnlab_targets *targets, float err_abs) {
   return guarded("rnnlab_loss", [&] {
-    CHECK_NULL(loss, loss);
-    CHECK_NULL(m, loss);
-    CHECK_NULL(targets, loss);
+    CHECK_NULL(loss);
+    CHECK_NULL(m);
+    CHECK_NULL(targets);
     if (!m->spec.has_head()) raise(RNNLAB_E_UNSUPPORTED, "the model has no head, so no loss of its own");
     if (m->last_T == 0) raise(RNNLAB_E_STATE, "no rnnlab_step has run yet");
     if (!(err_abs >= 0.0f)) raise(RNNLAB_E_INVALID_ARGUMENT, "err_abs = %g; must be >= 0", static_cast<double>(err_abs));
@@ -493,8 +493,8 @@ RNNLAB_API rnnlab_status rnnlab_loss(double *loss, int32_t *n_wrong, const rnnla
 
 RNNLAB_API rnnlab_status rnnlab_get_input_grad(float *dx, size_t count, const rnnlab_model *m) {
   return guarded("rnnlab_get_input_grad", [&] {
-    CHECK_NULL(dx, get_input_grad);
-    CHECK_NULL(m, get_input_grad);
+    CHECK_NULL(dx);
+    CHECK_NULL(m);
     if (!m->have_pass || m->backend->grad_steps() == 0) raise(RNNLAB_E_STATE, "no backward has run since the last reset");
     check_count("dx", count, product(m->backend->grad_steps(), m->batch, m->spec.I));
     m->backend->input_grad(dx);
@@ -504,8 +504,8 @@ RNNLAB_API rnnlab_status rnnlab_get_input_grad(float *dx, size_t count, const rn
 
 RNNLAB_API rnnlab_status rnnlab_get_h0_grad(float *dh0, size_t count, const rnnlab_model *m) {
   return guarded("rnnlab_get_h0_grad", [&] {
-    CHECK_NULL(dh0, get_h0_grad);
-    CHECK_NULL(m, get_h0_grad);
+    CHECK_NULL(dh0);
+    CHECK_NULL(m);
     if (!m->have_pass || m->backend->grad_steps() == 0) raise(RNNLAB_E_STATE, "no backward has run since the last reset");
     check_count("dh0", count, product(m->batch, m->spec.H));
     m->backend->h0_grad(dh0);
@@ -517,7 +517,7 @@ RNNLAB_API rnnlab_status rnnlab_get_h0_grad(float *dh0, size_t count, const rnnl
 
 RNNLAB_API rnnlab_status rnnlab_param_count(size_t *total, size_t *trainable, const rnnlab_model *m) {
   return guarded("rnnlab_param_count", [&] {
-    CHECK_NULL(m, param_count);
+    CHECK_NULL(m);
     if (!total && !trainable) raise(RNNLAB_E_NULL, "arguments 'total' and 'trainable' are both NULL");
     if (total) *total = m->layout.total;
     if (trainable) *trainable = m->layout.trainable_total;
@@ -527,8 +527,8 @@ RNNLAB_API rnnlab_status rnnlab_param_count(size_t *total, size_t *trainable, co
 
 RNNLAB_API rnnlab_status rnnlab_tensor_count(int32_t *n, const rnnlab_model *m) {
   return guarded("rnnlab_tensor_count", [&] {
-    CHECK_NULL(n, tensor_count);
-    CHECK_NULL(m, tensor_count);
+    CHECK_NULL(n);
+    CHECK_NULL(m);
     *n = static_cast<int32_t>(m->layout.tensors.size());
     return RNNLAB_OK;
   });
@@ -556,8 +556,8 @@ static const TensorDesc &tensor_named(const rnnlab_model *m, const char *name) {
 
 RNNLAB_API rnnlab_status rnnlab_tensor_info_at(rnnlab_tensor_info *out, const rnnlab_model *m, int32_t index) {
   return guarded("rnnlab_tensor_info_at", [&] {
-    CHECK_NULL(out, tensor_info_at);
-    CHECK_NULL(m, tensor_info_at);
+    CHECK_NULL(out);
+    CHECK_NULL(m);
     if (index < 0 || index >= static_cast<int32_t>(m->layout.tensors.size()))
       raise(RNNLAB_E_INVALID_ARGUMENT, "index = %d; the model has %zu tensors", index, m->layout.tensors.size());
     fill_info(out, m->layout.tensors[index]);
@@ -567,8 +567,8 @@ RNNLAB_API rnnlab_status rnnlab_tensor_info_at(rnnlab_tensor_info *out, const rn
 
 RNNLAB_API rnnlab_status rnnlab_tensor_info_by_name(rnnlab_tensor_info *out, const rnnlab_model *m, const char *name) {
   return guarded("rnnlab_tensor_info_by_name", [&] {
-    CHECK_NULL(out, tensor_info_by_name);
-    CHECK_NULL(m, tensor_info_by_name);
+    CHECK_NULL(out);
+    CHECK_NULL(m);
     fill_info(out, tensor_named(m, name));
     return RNNLAB_OK;
   });
@@ -576,8 +576,8 @@ RNNLAB_API rnnlab_status rnnlab_tensor_info_by_name(rnnlab_tensor_info *out, con
 
 RNNLAB_API rnnlab_status rnnlab_get_tensor(float *out, size_t count, const rnnlab_model *m, const char *name) {
   return guarded("rnnlab_get_tensor", [&] {
-    CHECK_NULL(out, get_tensor);
-    CHECK_NULL(m, get_tensor);
+    CHECK_NULL(out);
+    CHECK_NULL(m);
     const TensorDesc &t = tensor_named(m, name);
     check_count(t.name.c_str(), count, t.count);
     std::copy(m->params.begin() + t.offset, m->params.begin() + t.offset + t.count, out);
@@ -598,8 +598,8 @@ static void check_param_values(const rnnlab_model *m, const char *what, const fl
 
 RNNLAB_API rnnlab_status rnnlab_set_tensor(rnnlab_model *m, const char *name, const float *values, size_t count) {
   return guarded("rnnlab_set_tensor", [&] {
-    CHECK_NULL(m, set_tensor);
-    CHECK_NULL(values, set_tensor);
+    CHECK_NULL(m);
+    CHECK_NULL(values);
     const TensorDesc &t = tensor_named(m, name);
     check_count(t.name.c_str(), count, t.count);
     check_param_values(m, t.name.c_str(), values, t.offset, t.count);
@@ -610,8 +610,8 @@ RNNLAB_API rnnlab_status rnnlab_set_tensor(rnnlab_model *m, const char *name, co
 
 RNNLAB_API rnnlab_status rnnlab_get_grad(float *out, size_t count, const rnnlab_model *m, const char *name) {
   return guarded("rnnlab_get_grad", [&] {
-    CHECK_NULL(out, get_grad);
-    CHECK_NULL(m, get_grad);
+    CHECK_NULL(out);
+    CHECK_NULL(m);
     const TensorDesc &t = tensor_named(m, name);
     check_count(t.name.c_str(), count, t.count);
     std::copy(m->grads.begin() + t.offset, m->grads.begin() + t.offset + t.count, out);
@@ -621,8 +621,8 @@ RNNLAB_API rnnlab_status rnnlab_get_grad(float *out, size_t count, const rnnlab_
 
 RNNLAB_API rnnlab_status rnnlab_get_params(float *out, size_t count, const rnnlab_model *m) {
   return guarded("rnnlab_get_params", [&] {
-    CHECK_NULL(out, get_params);
-    CHECK_NULL(m, get_params);
+    CHECK_NULL(out);
+    CHECK_NULL(m);
     check_count("params", count, m->layout.total);
     std::copy(m->params.begin(), m->params.end(), out);
     return RNNLAB_OK;
@@ -631,8 +631,8 @@ RNNLAB_API rnnlab_status rnnlab_get_params(float *out, size_t count, const rnnla
 
 RNNLAB_API rnnlab_status rnnlab_set_params(rnnlab_model *m, const float *values, size_t count) {
   return guarded("rnnlab_set_params", [&] {
-    CHECK_NULL(m, set_params);
-    CHECK_NULL(values, set_params);
+    CHECK_NULL(m);
+    CHECK_NULL(values);
     check_count("params", count, m->layout.total);
     check_param_values(m, "params", values, 0, count);
     std::copy(values, values + count, m->params.begin());
@@ -642,8 +642,8 @@ RNNLAB_API rnnlab_status rnnlab_set_params(rnnlab_model *m, const float *values,
 
 RNNLAB_API rnnlab_status rnnlab_get_grads(float *out, size_t count, const rnnlab_model *m) {
   return guarded("rnnlab_get_grads", [&] {
-    CHECK_NULL(out, get_grads);
-    CHECK_NULL(m, get_grads);
+    CHECK_NULL(out);
+    CHECK_NULL(m);
     check_count("grads", count, m->layout.total);
     std::copy(m->grads.begin(), m->grads.end(), out);
     return RNNLAB_OK;
@@ -652,8 +652,8 @@ RNNLAB_API rnnlab_status rnnlab_get_grads(float *out, size_t count, const rnnlab
 
 RNNLAB_API rnnlab_status rnnlab_get_trainable_mask(uint8_t *out, size_t count, const rnnlab_model *m) {
   return guarded("rnnlab_get_trainable_mask", [&] {
-    CHECK_NULL(out, get_trainable_mask);
-    CHECK_NULL(m, get_trainable_mask);
+    CHECK_NULL(out);
+    CHECK_NULL(m);
     check_count("mask", count, m->layout.total);
     std::copy(m->layout.trainable.begin(), m->layout.trainable.end(), out);
     return RNNLAB_OK;
@@ -662,7 +662,7 @@ RNNLAB_API rnnlab_status rnnlab_get_trainable_mask(uint8_t *out, size_t count, c
 
 RNNLAB_API rnnlab_status rnnlab_zero_grad(rnnlab_model *m) {
   return guarded("rnnlab_zero_grad", [&] {
-    CHECK_NULL(m, zero_grad);
+    CHECK_NULL(m);
     std::fill(m->grads.begin(), m->grads.end(), 0.0f);
     return RNNLAB_OK;
   });

@@ -76,7 +76,6 @@ const TensorDesc *find_tensor(const Layout &L, const char *name) {
   strip_suffix(base);
   const size_t dot = base.rfind('.');
   std::string last = dot == std::string::npos ? base : base.substr(dot + 1);
-  std::string tail2;  // "head.weight" style with a prefix: "<anything>.head.weight"
   for (const auto &t : L.tensors) {
     if (t.name == last) return &t;
     if (t.name.rfind("head.", 0) == 0 && base.size() > t.name.size() &&
