@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #if defined(__CUDACC__)
 #define RNNLAB_HD __host__ __device__ __forceinline__
@@ -23,8 +24,8 @@ enum class Act : int { Tanh = 0, Sigmoid = 1, Relu = 2, Linear = 3 };
 
 // exp and tanh. In double (the tests' ground truth) they are libm's. In float on the host they are
 // branch-free polynomials that compilers vectorise inside the fused gate loops (libm calls are not),
-// accurate to a few float ulps; NaN stays NaN and overflow saturates as libm's does. On a GPU they
-// are the device's own expf/tanhf.
+// accurate to a few float ulps (test_cell_math bounds them); NaN stays NaN and overflow saturates as
+// libm's does. On a GPU they are the device's own expf/tanhf.
 template <class T>
 RNNLAB_HD T exp_(T x) {
   return std::exp(x);
@@ -35,51 +36,70 @@ RNNLAB_HD T tanh_(T x) {
 }
 
 #if !defined(__CUDA_ARCH__)
-// exp(x) = 2^k * e^r, r = x - k ln 2 in [-ln2/2, ln2/2], e^r by a degree-7 polynomial (Cephes' expf
-// coefficients). x is clamped to where 2^k is a normal float; below that the true value rounds to
-// (almost) 0 in every use here, above it the result is a huge finite number, not Inf.
-template <>
-inline float exp_<float>(float x) {
-  // NaN takes the path of 0 (so the exponent arithmetic below stays defined) and is returned at the end.
-  const float xn = x == x ? x : 0.0f;
-  const float xc = xn < -87.0f ? -87.0f : (xn > 88.0f ? 88.0f : xn);
-  const float kf = std::floor(xc * 1.44269504088896341f + 0.5f);
-  const float r = (xc - kf * 0.693359375f) + kf * 2.12194440e-4f;
+namespace detail {
+inline float bits_to_float(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+inline uint32_t float_to_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+// Rounds x (|x| < 2^22) to the nearest integer k by adding 1.5 * 2^23: the sum's low mantissa bits
+// are k. Returns k as a float and 2^k as a float (valid for k in [-126, 127]). NaN gives NaN and an
+// unspecified (but defined: unsigned arithmetic) 2^k.
+inline void round_pow2(float x, float *k, float *two_k) {
+  const float magic = 12582912.0f;
+  const float kb = x + magic;
+  *k = kb - magic;
+  *two_k = bits_to_float((float_to_bits(kb) - float_to_bits(magic) + 127u) << 23);
+}
+// e^r - 1 for |r| <= ln(2)/2, without cancellation: r + r^2 P(r), P of degree 5 (Cephes' expf
+// coefficients).
+inline float expm1_reduced(float r) {
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  union {
-    int32_t i;
-    float f;
-  } two_k;
-  two_k.i = (static_cast<int32_t>(kf) + 127) << 23;
-  const float y = p * two_k.f;
-  return x != x ? x : y;
+  return p * (r * r) + r;
+}
+// Splits x into k ln 2 + r, |r| <= ln(2)/2 (Cody-Waite: ln 2 in two parts); returns r.
+inline float reduce_ln2(float x, float *two_k) {
+  float k;
+  round_pow2(x * 1.44269504088896341f, &k, two_k);
+  return (x - k * 0.693359375f) + k * 2.12194440e-4f;
+}
+}  // namespace detail
+
+// exp(x) = 2^k (1 + expm1(r)). x is clamped to where 2^k is a normal float; below that the true
+// value rounds to (almost) 0 in every use here, above it the result is a huge finite number, not
+// Inf. NaN passes the clamps (comparisons with NaN are false) and every later step keeps it NaN.
+// No branch, no libm call: the compiler vectorises it inside the fused gate loops.
+template <>
+inline float exp_<float>(float x) {
+  const float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  float two_k;
+  const float r = detail::reduce_ln2(xc, &two_k);
+  return (detail::expm1_reduced(r) + 1.0f) * two_k;
 }
 
-// tanh: an odd Taylor polynomial below |x| = 0.5 (where 1 - e^{-2|x|} would cancel), and
-// (1 - e) / (1 + e) with e = e^{-2|x|} above.
+// tanh(|x|) = -m / (2 + m) with m = e^(-2|x|) - 1 in (-1, 0], computed as 2^k (e^r - 1) + (2^k - 1)
+// so that neither small |x| (m ~ -2|x|) nor large |x| (tanh ~ 1) loses digits; the sign of x is
+// put back last (tanh(-0) = -0). Within 2.5 ulp of tanh in double over every float (checked by
+// test_cell_math). |x| >= 10 gives +-1 exactly, as tanh rounds there; NaN stays NaN.
 template <>
 inline float tanh_<float>(float x) {
-  const float ax = std::fabs(x);
-  const float x2 = x * x;
-  float q = 6404582.0f / 10854718875.0f;
-  q = q * x2 - 929569.0f / 638512875.0f;
-  q = q * x2 + 21844.0f / 6081075.0f;
-  q = q * x2 - 1382.0f / 155925.0f;
-  q = q * x2 + 62.0f / 2835.0f;
-  q = q * x2 - 17.0f / 315.0f;
-  q = q * x2 + 2.0f / 15.0f;
-  q = q * x2 - 1.0f / 3.0f;
-  const float small = x + x * x2 * q;
-  const float e = exp_<float>(-2.0f * ax);
-  const float big = (1.0f - e) / (1.0f + e);
-  const float signed_big = x < 0.0f ? -big : big;
-  return ax < 0.5f ? small : signed_big;
+  const float u0 = -2.0f * std::fabs(x);
+  const float u = u0 < -20.0f ? -20.0f : u0;
+  float two_k;
+  const float r = detail::reduce_ln2(u, &two_k);
+  const float m = two_k * detail::expm1_reduced(r) + (two_k - 1.0f);
+  const float t = -m / (2.0f + m);
+  return detail::bits_to_float((detail::float_to_bits(t) & 0x7FFFFFFFu) | (detail::float_to_bits(x) & 0x80000000u));
 }
 #endif
 
@@ -119,12 +139,23 @@ struct GruUnit {
 };
 
 template <class T>
+RNNLAB_HD T gru_lbr_candidate(T a_in, T r, T hn) {
+  return tanh_(a_in + r * hn);
+}
+template <class T>
+RNNLAB_HD T gru_blend(T z, T n, T h_prev) {
+  return (T(1) - z) * n + z * h_prev;
+}
+
+// The whole unit; kernels that split it into passes (gates, then candidate and blend) call the
+// three pieces above and below in this order.
+template <class T>
 RNNLAB_HD GruUnit<T> gru_lbr_forward(T a_r, T a_z, T a_in, T hn, T h_prev) {
   GruUnit<T> u;
   u.r = sigmoid(a_r);
   u.z = sigmoid(a_z);
-  u.n = tanh_(a_in + u.r * hn);
-  u.h = (T(1) - u.z) * u.n + u.z * h_prev;
+  u.n = gru_lbr_candidate(a_in, u.r, hn);
+  u.h = gru_blend(u.z, u.n, h_prev);
   return u;
 }
 
@@ -133,10 +164,6 @@ RNNLAB_HD GruUnit<T> gru_lbr_forward(T a_r, T a_z, T a_in, T hn, T h_prev) {
 template <class T>
 RNNLAB_HD T gru_rb_candidate(T a_in, T a_hn) {
   return tanh_(a_in + a_hn);
-}
-template <class T>
-RNNLAB_HD T gru_blend(T z, T n, T h_prev) {
-  return (T(1) - z) * n + z * h_prev;
 }
 
 // ---- GRU, backward ------------------------------------------------------------------------------
