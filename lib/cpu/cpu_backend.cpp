@@ -26,16 +26,22 @@ namespace rnnlab {
 
 namespace {
 
-// C (M x N) = alpha * op(A) op(B) + beta * C, row-major.
-void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-          const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-  if (M == 0 || N == 0) return;
+// C (M x N) = alpha * op(A) op(B) + beta * C, row-major. Never throws (it also runs inside OpenMP
+// regions); returns oneDNN's status.
+dnnl_status_t gemm_status(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                          const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+  if (M == 0 || N == 0) return dnnl_success;
   if (K == 0) {
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
-    return;
+    return dnnl_success;
   }
-  const dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  return dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+          const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+  const dnnl_status_t st = gemm_status(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (st != dnnl_success) raise(RNNLAB_E_INTERNAL, "dnnl_sgemm failed (status %d)", static_cast<int>(st));
 }
 
@@ -70,27 +76,19 @@ void rnn_fwd_row(int H, const float *RL_R gx, const float *RL_R gh, float *RL_R 
   for (int j = 0; j < H; ++j) h[j] = cell::activate(A, gx[j] + gh[j]);
 }
 
-// Eval mode (nothing recorded): only h is written.
-void gru_lbr_fwd_row_h(int H, const float *RL_R gx, const float *RL_R gh, const float *RL_R b_hn,
-                       const float *RL_R hp, float *RL_R h) {
-  for (int j = 0; j < H; ++j) {
-    const cell::GruUnit<float> u =
-        cell::gru_lbr_forward(gx[j] + gh[j], gx[H + j] + gh[H + j], gx[2 * H + j], gh[2 * H + j] + b_hn[j], hp[j]);
-    h[j] = u.h;
-  }
-}
-
+// Two loops (the gates, then the candidate and h): one fused loop would hold more constants than
+// there are vector registers, and spill. The second reads r and hn back from L1.
 void gru_lbr_fwd_row(int H, const float *RL_R gx, const float *RL_R gh, const float *RL_R b_hn,
                      const float *RL_R hp, float *RL_R r, float *RL_R z, float *RL_R n, float *RL_R hn,
                      float *RL_R h) {
   for (int j = 0; j < H; ++j) {
-    const float hnj = gh[2 * H + j] + b_hn[j];
-    const cell::GruUnit<float> u = cell::gru_lbr_forward(gx[j] + gh[j], gx[H + j] + gh[H + j], gx[2 * H + j], hnj, hp[j]);
-    r[j] = u.r;
-    z[j] = u.z;
-    n[j] = u.n;
-    hn[j] = hnj;
-    h[j] = u.h;
+    r[j] = cell::sigmoid(gx[j] + gh[j]);
+    z[j] = cell::sigmoid(gx[H + j] + gh[H + j]);
+    hn[j] = gh[2 * H + j] + b_hn[j];
+  }
+  for (int j = 0; j < H; ++j) {
+    n[j] = cell::gru_lbr_candidate(gx[2 * H + j], r[j], hn[j]);
+    h[j] = cell::gru_blend(z[j], n[j], hp[j]);
   }
 }
 
@@ -247,6 +245,45 @@ void gate_sums_row(int H, const float *RL_R r, const float *RL_R z, const float 
   out[kZPre] = zp;
 }
 
+// ---- Eval mode in blocks of sequences (CpuBackend::step_eval). Unit-major layout: unit j of a
+// block of nb sequences is one contiguous row of nb values, so each pass below is a flat loop over
+// the block whatever H is. bias is step()'s input-side bias; b_hn the hidden-side candidate bias.
+// LBR in two passes per row (two logistic functions, then tanh): one fused loop would hold more
+// constants than there are vector registers, and spill.
+void gru_lbr_eval_gates_row(int nb, const float *RL_R gxr, const float *RL_R gxz, const float *RL_R ghr,
+                            const float *RL_R ghz, float br, float bz, float *RL_R z, float *RL_R r) {
+  for (int b = 0; b < nb; ++b) {
+    z[b] = cell::sigmoid(gxz[b] + ghz[b] + bz);
+    r[b] = cell::sigmoid(gxr[b] + ghr[b] + br);
+  }
+}
+
+void gru_lbr_eval_cand_row(int nb, const float *RL_R gxn, const float *RL_R ghn, float bn, float bhn,
+                           const float *RL_R r, const float *RL_R z, const float *RL_R hp, float *RL_R h) {
+  for (int b = 0; b < nb; ++b)
+    h[b] = cell::gru_blend(z[b], cell::gru_lbr_candidate(gxn[b] + bn, r[b], ghn[b] + bhn), hp[b]);
+}
+
+void gru_rb_eval_gates_row(int nb, const float *RL_R gxr, const float *RL_R gxz, const float *RL_R ghr,
+                           const float *RL_R ghz, float br, float bz, const float *RL_R hp, float *RL_R z,
+                           float *RL_R rh) {
+  for (int b = 0; b < nb; ++b) {
+    z[b] = cell::sigmoid(gxz[b] + ghz[b] + bz);
+    rh[b] = cell::sigmoid(gxr[b] + ghr[b] + br) * hp[b];
+  }
+}
+
+void gru_rb_eval_cand_row(int nb, const float *RL_R gxn, const float *RL_R ghn, float bn, float bhn,
+                          const float *RL_R z, const float *RL_R hp, float *RL_R h) {
+  for (int b = 0; b < nb; ++b)
+    h[b] = cell::gru_blend(z[b], cell::gru_rb_candidate(gxn[b] + bn, ghn[b] + bhn), hp[b]);
+}
+
+template <cell::Act A>
+void rnn_eval_row(int nb, const float *RL_R gx, const float *RL_R gh, float bias, float *RL_R h) {
+  for (int b = 0; b < nb; ++b) h[b] = cell::activate(A, gx[b] + gh[b] + bias);
+}
+
 template <class F>
 void with_act(cell::Act a, F &&f) {
   switch (a) {
@@ -305,38 +342,37 @@ class CpuBackend final : public Backend {
       n_ = 0;
       consumed_ = false;
     }
-    // Where this call's steps go: after the tape when recording, else into a scratch tape of T
-    // steps (slot 0) that is forgotten afterwards.
-    const int base = record ? n_ : 0;
+    if (!record) {
+      step_eval(p, x, T, y);
+      return;
+    }
+    // This call's steps go after the tape.
+    const int base = n_;
     const int steps = base + T;
-    const bool full = record && ds.level >= RNNLAB_DIAG_FULL;
+    const bool full = ds.level >= RNNLAB_DIAG_FULL;
     // Reserve everything first: nothing below allocates or throws (but for a GEMM failure).
-    Tape &tp = record ? tape_ : scratch_;
+    Tape &tp = tape_;
     grow(tp.h, (static_cast<size_t>(steps) + 1) * BH);
-    const size_t gate_steps = record ? static_cast<size_t>(steps) : 1;
+    const size_t gate_steps = static_cast<size_t>(steps);
     if (s_.is_gru()) {
       grow(tp.r, gate_steps * BH);
       grow(tp.z, gate_steps * BH);
       grow(tp.n, gate_steps * BH);
       if (s_.lbr()) grow(tp.hn, gate_steps * BH);
     }
-    if (record) grow(tp.x, static_cast<size_t>(steps) * B * I);
+    grow(tp.x, static_cast<size_t>(steps) * B * I);
     grow(tp.y, static_cast<size_t>(steps) * B * s_.out_width());
     if (full) grow(fwd_, static_cast<size_t>(steps) * kNumFwd);
     grow(gx_, static_cast<size_t>(kChunk) * B * G * H);
     grow(gh_, static_cast<size_t>(B) * G * H);
     grow(rh_, BH);
     grow(fsum_b_, static_cast<size_t>(B) * kNumFwd);
-    grow(bias_, static_cast<size_t>(G) * H);
 
-    // Recording keeps x for dW_ih; eval reads the caller's x directly.
-    if (record) std::copy(x, x + static_cast<size_t>(T) * B * I, tp.x.begin() + static_cast<size_t>(base) * B * I);
-    const float *xs = record ? tp.x.data() + static_cast<size_t>(base) * B * I : x;
+    // The tape keeps x for dW_ih.
+    std::copy(x, x + static_cast<size_t>(T) * B * I, tp.x.begin() + static_cast<size_t>(base) * B * I);
+    const float *xs = tp.x.data() + static_cast<size_t>(base) * B * I;
     if (base == 0) std::copy(h_.begin(), h_.begin() + BH, tp.h.begin());
-    // Input-side bias: r and z get both biases (they are only ever summed); n gets b_in only
-    // (b_hn sits inside r * (...) for the LBR GRU, and with W_hn (r*h) for reset-before).
-    const float *b_ih = p + L_.b_ih, *b_hh = p + L_.b_hh;
-    for (int k = 0; k < G * H; ++k) bias_[k] = b_ih[k] + (k < 2 * H || !s_.is_gru() ? b_hh[k] : 0.0f);
+    input_bias(p);
 
     const int fchunk = forward_chunk(B, G * H);
     for (int c0 = 0; c0 < T; c0 += fchunk) {
@@ -362,10 +398,8 @@ class CpuBackend final : public Backend {
     }
     std::copy(ys, ys + static_cast<size_t>(T) * B * W, y);
     std::copy(tp.h.begin() + static_cast<size_t>(steps) * BH, tp.h.begin() + (static_cast<size_t>(steps) + 1) * BH, h_.begin());
-    if (record) {
-      n_ = steps;
-      tape_level_full_ = base == 0 ? full : tape_level_full_;
-    }
+    n_ = steps;
+    tape_level_full_ = base == 0 ? full : tape_level_full_;
   }
 
   void backward(const float *p, float *g, const TargetsView &tg, const DiagSettings &ds, PassStats *st) override {
@@ -410,7 +444,7 @@ class CpuBackend final : public Backend {
         ys_[t] = tp.y.data() + static_cast<size_t>(t) * B * W;
         dys_[t] = dy_.data() + static_cast<size_t>(t) * B * W;
       }
-      loss = head_loss<float>(s_.head, s_.O, B, n, ys_.data(), tg.classes, tg.values, dys_.data(), nullptr, 0.0);
+      loss = head_loss<float>(s_.head, s_.O, B, n, ys_.data(), tg.classes, tg.values, dys_.data(), nullptr, 0.0, threads_);
     }
     int64_t nonfinite = (!tg.dy && !std::isfinite(loss)) ? 1 : 0;
     int first_bad = -1;
@@ -563,6 +597,107 @@ class CpuBackend final : public Backend {
     std::vector<float> h, r, z, n, hn, x, y;
   };
 
+  // Input-side bias into bias_: r and z get both biases (they are only ever summed); n gets b_in
+  // only (b_hn sits inside r * (...) for the LBR GRU, and with W_hn (r*h) for reset-before).
+  void input_bias(const float *p) {
+    const int GH = s_.gates() * s_.H, H = s_.H;
+    grow(bias_, static_cast<size_t>(GH));
+    const float *b_ih = p + L_.b_ih, *b_hh = p + L_.b_hh;
+    for (int k = 0; k < GH; ++k) bias_[k] = b_ih[k] + (k < 2 * H || !s_.is_gru() ? b_hh[k] : 0.0f);
+  }
+
+  // Sequences per block in eval mode: the block's workspace ((2G + 4) rows of H units) in about
+  // 256 KiB of L2, a multiple of 8 (the vector width), and at least one block per thread.
+  static int eval_block(int B, int G, int H, int nt) {
+    const int per_seq = (2 * G + 4) * H * static_cast<int>(sizeof(float));
+    int bb = std::max(8, std::min(128, (256 << 10) / per_seq / 8 * 8));
+    const int fair = (B + nt - 1) / nt;
+    bb = std::min(bb, (fair + 7) / 8 * 8);
+    return std::max(1, std::min(bb, B));
+  }
+
+  // Eval mode (nothing recorded). Sequences are independent, so each block of sequences runs all
+  // T steps on its own thread, with no barrier per step, in a unit-major layout (H rows of the
+  // block's nb sequences): the recurrent GEMM is W_hh (G*H x H) times h^T (H x nb), the gate pass a
+  // flat loop over each row, and the block's whole workspace stays in L2. The head's outputs are
+  // written straight into y.
+  void step_eval(const float *p, const float *x, int T, float *y) {
+    const int B = B_, H = s_.H, G = s_.gates();
+    const int nt = threads_;
+    const int Bb = eval_block(B, G, H, nt);
+    const int nblk = (B + Bb - 1) / Bb;
+    const int nth = std::min(nt, nblk);
+    const size_t per = static_cast<size_t>(2 * G + 4) * H * Bb;
+    grow(ews_, per * nth);
+    input_bias(p);
+    int failed = 0;
+#pragma omp parallel for num_threads(nth) schedule(static) reduction(+ : failed)
+    for (int k = 0; k < nblk; ++k) {
+      const int b0 = k * Bb, nb = std::min(Bb, B - b0);
+      if (!eval_block_run(p, x, T, y, b0, nb, ews_.data() + per * omp_get_thread_num())) ++failed;
+    }
+    if (failed) raise(RNNLAB_E_INTERNAL, "dnnl_sgemm failed in an eval-mode step");
+  }
+
+  // One block of nb sequences from b0 through T steps; ws holds (2G + 4) * H * nb floats. Returns
+  // false if a GEMM failed (nothing may throw inside the parallel region).
+  bool eval_block_run(const float *p, const float *x, int T, float *y, int b0, int nb, float *ws) {
+    const int B = B_, H = s_.H, I = s_.I, G = s_.gates(), O = s_.O, W = s_.out_width();
+    const size_t GH = static_cast<size_t>(G) * H, HN = static_cast<size_t>(H) * nb;
+    float *gx = ws, *gh = gx + GH * nb, *ha = gh + GH * nb, *hb = ha + HN, *za = hb + HN, *rh = za + HN;
+    const float *w_ih = p + L_.w_ih, *w_hh = p + L_.w_hh, *b_hn = p + L_.b_hh + 2 * H, *bias = bias_.data();
+    bool ok = true;
+    for (int b = 0; b < nb; ++b)
+      for (int j = 0; j < H; ++j) ha[static_cast<size_t>(j) * nb + b] = h_[static_cast<size_t>(b0 + b) * H + j];
+    for (int t = 0; t < T; ++t) {
+      const float *xt = x + (static_cast<size_t>(t) * B + b0) * I;
+      // gx^T = W_ih x_t^T (G*H x nb), gh^T = W_hh h^T.
+      ok &= gemm_status(false, true, GH, nb, I, 1.0f, w_ih, I, xt, I, 0.0f, gx, nb) == dnnl_success;
+      if (s_.is_gru() && s_.lbr()) {
+        ok &= gemm_status(false, false, GH, nb, H, 1.0f, w_hh, H, ha, nb, 0.0f, gh, nb) == dnnl_success;
+        for (int j = 0; j < H; ++j) {
+          const size_t r = static_cast<size_t>(j) * nb, z = r + HN, n = z + HN;
+          gru_lbr_eval_gates_row(nb, gx + r, gx + z, gh + r, gh + z, bias[j], bias[H + j], za + r, rh + r);
+          gru_lbr_eval_cand_row(nb, gx + n, gh + n, bias[2 * H + j], b_hn[j], rh + r, za + r, ha + r, hb + r);
+        }
+      } else if (s_.is_gru()) {
+        ok &= gemm_status(false, false, 2 * H, nb, H, 1.0f, w_hh, H, ha, nb, 0.0f, gh, nb) == dnnl_success;
+        for (int j = 0; j < H; ++j) {
+          const size_t r = static_cast<size_t>(j) * nb, z = r + HN;
+          gru_rb_eval_gates_row(nb, gx + r, gx + z, gh + r, gh + z, bias[j], bias[H + j], ha + r, za + r, rh + r);
+        }
+        // a_hn^T = W_hn (r * h)^T
+        ok &= gemm_status(false, false, H, nb, H, 1.0f, w_hh + 2 * static_cast<size_t>(H) * H, H, rh, nb, 0.0f,
+                          gh + 2 * HN, nb) == dnnl_success;
+        for (int j = 0; j < H; ++j) {
+          const size_t r = static_cast<size_t>(j) * nb, n = r + 2 * HN;
+          gru_rb_eval_cand_row(nb, gx + n, gh + n, bias[2 * H + j], b_hn[j], za + r, ha + r, hb + r);
+        }
+      } else {
+        ok &= gemm_status(false, false, H, nb, H, 1.0f, w_hh, H, ha, nb, 0.0f, gh, nb) == dnnl_success;
+        with_act(s_.act(), [&](auto A) {
+          for (int j = 0; j < H; ++j) {
+            const size_t r = static_cast<size_t>(j) * nb;
+            rnn_eval_row<decltype(A)::value>(nb, gx + r, gh + r, bias[j], hb + r);
+          }
+        });
+      }
+      // Outputs of step t for the block's rows of y.
+      float *yt = y + (static_cast<size_t>(t) * B + b0) * W;
+      if (s_.has_head()) {
+        for (int b = 0; b < nb; ++b) std::copy(p + L_.head_b, p + L_.head_b + O, yt + static_cast<size_t>(b) * W);
+        ok &= gemm_status(true, true, nb, O, H, 1.0f, hb, nb, p + L_.head_w, H, 1.0f, yt, W) == dnnl_success;
+      } else {
+        for (int b = 0; b < nb; ++b)
+          for (int j = 0; j < H; ++j) yt[static_cast<size_t>(b) * W + j] = hb[static_cast<size_t>(j) * nb + b];
+      }
+      std::swap(ha, hb);
+    }
+    for (int b = 0; b < nb; ++b)
+      for (int j = 0; j < H; ++j) h_[static_cast<size_t>(b0 + b) * H + j] = ha[static_cast<size_t>(j) * nb + b];
+    return ok;
+  }
+
   // One forward step t: gx holds x_t W_ih^T + bias (B x G*H). Reads h_{t-1} from slot t of the
   // tape and writes h_t to slot t+1.
   void forward_step(const float *p, int t, const float *gx, Tape &tp, double *fwd, const DiagSettings &ds) {
@@ -586,26 +721,17 @@ class CpuBackend final : public Backend {
         }
       });
     } else {
-      // Eval mode keeps no tape: the gates of every step reuse the scratch tape's first slot.
-      const size_t gt = &tp == &scratch_ ? 0 : static_cast<size_t>(t);
+      const size_t gt = static_cast<size_t>(t);
       float *rt = tp.r.data() + gt * BH, *zt = tp.z.data() + gt * BH;
       float *nt_ = tp.n.data() + gt * BH;
       if (s_.lbr()) {
         gemm(false, true, B, 3 * H, H, 1.0f, hp, H, w_hh, H, 0.0f, gh, 3 * H);
         const float *b_hn = b_hh + 2 * H;
         float *hnt = tp.hn.data() + gt * BH;
-        if (&tp == &scratch_) {  // eval: no tape
 #pragma omp parallel for num_threads(nt) schedule(static)
-          for (int b = 0; b < B; ++b) {
-            const size_t o = static_cast<size_t>(b) * H;
-            gru_lbr_fwd_row_h(H, gx + b * GH, gh + b * GH, b_hn, hp + o, hnew + o);
-          }
-        } else {
-#pragma omp parallel for num_threads(nt) schedule(static)
-          for (int b = 0; b < B; ++b) {
-            const size_t o = static_cast<size_t>(b) * H;
-            gru_lbr_fwd_row(H, gx + b * GH, gh + b * GH, b_hn, hp + o, rt + o, zt + o, nt_ + o, hnt + o, hnew + o);
-          }
+        for (int b = 0; b < B; ++b) {
+          const size_t o = static_cast<size_t>(b) * H;
+          gru_lbr_fwd_row(H, gx + b * GH, gh + b * GH, b_hn, hp + o, rt + o, zt + o, nt_ + o, hnt + o, hnew + o);
         }
       } else {
         gemm(false, true, B, 2 * H, H, 1.0f, hp, H, w_hh, H, 0.0f, gh, 3 * H);
@@ -765,8 +891,8 @@ class CpuBackend final : public Backend {
   int threads_;
   int B_ = 0, n_ = 0, grad_steps_ = 0;
   bool consumed_ = false, tape_level_full_ = false;
-  Tape tape_, scratch_;
-  std::vector<float> h_, gx_, gh_, rh_, bias_;
+  Tape tape_;
+  std::vector<float> h_, gx_, gh_, rh_, bias_, ews_;
   std::vector<double> fwd_, fsum_b_;
   std::vector<float> dy_, dx_, dh0_, dnext_, delta_, dgx_, dgh_, drh_, rhc_, dhead_;
   std::vector<double> dn2_, pn2_;

@@ -9,6 +9,7 @@
 
 #include <rnnlab/rnnlab.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -121,6 +122,100 @@ void nonfinite_inside(void **) {
   }
 }
 
+// Eval mode (nothing recorded) runs a separate path on the CPU backend: blocks of sequences, each
+// through all its steps on one thread, in a unit-major layout. Against the reference in eval mode:
+// outputs of every piece of a split sequence, the carried hidden state, rnnlab_loss and its wrong
+// count; and against the CPU backend's own training-mode outputs. Batches that give one block, a
+// block per thread with a short last one, and several blocks on one thread.
+void eval_mode(void **) {
+  struct Case {
+    Shape s;
+    int threads;
+  };
+  const Case cases[] = {{{3, 5, 7, 1, 4}, 1}, {{2, 9, 6, 70, 3}, 2}, {{4, 5, 5, 300, 3}, 1}, {{1, 1, 3, 17, 2}, 2}};
+  int compared = 0;
+  for (const Case &c : cases)
+    for (rnnlab_cell cell : kCells)
+      for (rnnlab_head head : kHeads)
+        for (bool frozen : {false, true}) {
+          const Shape &s = c.s;
+          char ctx[160];
+          std::snprintf(ctx, sizeof ctx, "eval cell %d head %d frozen %d I%d H%d T%d B%d threads %d", cell, head, frozen,
+                        s.I, s.H, s.T, s.B, c.threads);
+          const rnnlab_bias_mode bm = frozen ? RNNLAB_BIAS_SINGLE : RNNLAB_BIAS_DOUBLE;
+          rnnlab_model *ref = make(RNNLAB_BACKEND_REFERENCE, cell, head, s, RNNLAB_DIAG_OFF, frozen, bm, 1);
+          rnnlab_model *cpu = make(RNNLAB_BACKEND_CPU, cell, head, s, RNNLAB_DIAG_OFF, frozen, bm, c.threads);
+          rnnlab_model *trn = make(RNNLAB_BACKEND_CPU, cell, head, s, RNNLAB_DIAG_FULL, frozen, bm, c.threads);
+          assert_non_null(ref);
+          assert_non_null(cpu);
+          assert_non_null(trn);
+          rnnlab::Rng rng(31);
+          const int W = head == RNNLAB_HEAD_NONE ? s.H : s.O;
+          std::vector<float> x(static_cast<size_t>(s.T) * s.B * s.I), h0(static_cast<size_t>(s.B) * s.H);
+          for (auto &v : x) v = static_cast<float>(rng.normal());
+          for (auto &v : h0) v = static_cast<float>(rng.uniform(-0.5, 0.5));
+          assert_int_equal(rnnlab_set_training(ref, 0), RNNLAB_OK);
+          assert_int_equal(rnnlab_set_training(cpu, 0), RNNLAB_OK);
+          std::vector<float> y[3];
+          rnnlab_model *ms[3] = {cpu, ref, trn};
+          for (int k = 0; k < 3; ++k) {
+            assert_int_equal(rnnlab_set_h0(ms[k], h0.data(), h0.size(), s.B), RNNLAB_OK);
+            y[k].assign(static_cast<size_t>(s.T) * s.B * W, -7.0f);
+          }
+          // The CPU eval model in two pieces (the hidden state carried between them), the others whole.
+          const int t1 = s.T / 2;
+          const size_t yo = static_cast<size_t>(t1) * s.B * W, xo = static_cast<size_t>(t1) * s.B * s.I;
+          assert_int_equal(rnnlab_step(y[0].data(), yo, cpu, x.data(), xo, t1, s.B), RNNLAB_OK);
+          assert_int_equal(rnnlab_step(y[0].data() + yo, y[0].size() - yo, cpu, x.data() + xo, x.size() - xo, s.T - t1, s.B),
+                           RNNLAB_OK);
+          for (int k = 1; k < 3; ++k)
+            assert_int_equal(rnnlab_step(y[k].data(), y[k].size(), ms[k], x.data(), x.size(), s.T, s.B), RNNLAB_OK);
+          near("eval y vs reference", ctx, dvec(y[0]), dvec(y[1]));
+          near("eval y vs training mode", ctx, dvec(y[0]), dvec(y[2]));
+          std::vector<float> hc(h0.size()), hr(h0.size());
+          assert_int_equal(rnnlab_get_hidden(hc.data(), hc.size(), cpu), RNNLAB_OK);
+          assert_int_equal(rnnlab_get_hidden(hr.data(), hr.size(), ref), RNNLAB_OK);
+          near("eval carried h", ctx, dvec(hc), dvec(hr));
+          if (head != RNNLAB_HEAD_NONE) {
+            // rnnlab_loss scores the last call's outputs: give both models the same last piece.
+            const int tl = s.T - t1;
+            assert_int_equal(rnnlab_set_h0(ref, hr.data(), hr.size(), s.B), RNNLAB_OK);
+            assert_int_equal(rnnlab_set_h0(cpu, hr.data(), hr.size(), s.B), RNNLAB_OK);
+            std::vector<float> ya(static_cast<size_t>(tl) * s.B * W), yb(ya.size());
+            assert_int_equal(rnnlab_step(ya.data(), ya.size(), cpu, x.data() + xo, x.size() - xo, tl, s.B), RNNLAB_OK);
+            assert_int_equal(rnnlab_step(yb.data(), yb.size(), ref, x.data() + xo, x.size() - xo, tl, s.B), RNNLAB_OK);
+            std::vector<int32_t> cls(static_cast<size_t>(head == RNNLAB_HEAD_EVERY_SOFTMAX ? tl : 1) * s.B);
+            std::vector<float> vals(static_cast<size_t>(s.B) * s.O);
+            // Targets from the reference's own argmax on most rows, so that the wrong count is not trivial.
+            for (size_t k = 0; k < cls.size(); ++k) {
+              const float *row = yb.data() + (head == RNNLAB_HEAD_EVERY_SOFTMAX ? k : (static_cast<size_t>(tl) - 1) * s.B + k) * W;
+              cls[k] = static_cast<int32_t>(std::max_element(row, row + W) - row);
+              if (rng.below(4) == 0) cls[k] = static_cast<int32_t>(rng.below(s.O));
+            }
+            for (auto &v : vals) v = static_cast<float>(rng.uniform());
+            rnnlab_targets tg = RNNLAB_TARGETS_INIT;
+            if (head == RNNLAB_HEAD_LAST_LINEAR) {
+              tg.values = vals.data();
+              tg.count = vals.size();
+            } else {
+              tg.classes = cls.data();
+              tg.count = cls.size();
+            }
+            double la = 0, lb = 0;
+            int32_t wa = -1, wb = -2;
+            assert_int_equal(rnnlab_loss(&la, &wa, cpu, &tg, 0.3f), RNNLAB_OK);
+            assert_int_equal(rnnlab_loss(&lb, &wb, ref, &tg, 0.3f), RNNLAB_OK);
+            near("eval loss", ctx, {la}, {lb});
+            assert_int_equal(wa, wb);
+          }
+          rnnlab_destroy(ref);
+          rnnlab_destroy(cpu);
+          rnnlab_destroy(trn);
+          ++compared;
+        }
+  std::printf("compared %d eval-mode configurations\n", compared);
+}
+
 }  // namespace
 
 int main(void) {
@@ -129,6 +224,7 @@ int main(void) {
       cmocka_unit_test(split_and_threads),
       cmocka_unit_test(omega_gradient),
       cmocka_unit_test(nonfinite_inside),
+      cmocka_unit_test(eval_mode),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
