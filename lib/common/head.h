@@ -12,17 +12,39 @@
 
 namespace rnnlab {
 
-// Cross-entropy of one row of logits against class c; writes softmax - onehot, scaled, into d
-// when d is not null. Returns -log p_c (double accumulation whatever T is).
-// exp in T's precision (cell::exp_: libm in double, the vectorisable polynomial in float), sums in
-// double.
+// Sum of logarithms taken as the logarithm of a running product: one log per many rows (a log per
+// row costs more than the rest of a small row's softmax). Every factor is a softmax denominator in
+// [1, O], so the product is flushed long before it could overflow.
+class LogSum {
+ public:
+  void add(double v) {
+    prod_ *= v;
+    if (prod_ > 1e150) flush();
+  }
+  double total() {
+    flush();
+    return acc_;
+  }
+
+ private:
+  void flush() {
+    acc_ += std::log(prod_);
+    prod_ = 1.0;
+  }
+  double prod_ = 1.0, acc_ = 0.0;
+};
+
+// Cross-entropy of one row of logits against class c: adds the row's softmax denominator
+// sum exp(l - max) to *logs and returns max - l_c (so the row's loss is that plus log(sum)); writes
+// softmax - onehot, scaled, into d when d is not null. exp in T's precision (cell::exp_: libm in
+// double, the vectorisable polynomial in float), sums in double.
 template <class T>
-double softmax_xent_row(const T *logits, int O, int c, T scale, T *d) {
+double softmax_xent_row(const T *logits, int O, int c, T scale, T *d, LogSum *logs) {
   T m = logits[0];
   for (int o = 1; o < O; ++o) m = logits[o] > m ? logits[o] : m;
   double sum = 0;
   for (int o = 0; o < O; ++o) sum += static_cast<double>(cell::exp_(logits[o] - m));
-  const double lse = static_cast<double>(m) + std::log(sum);
+  logs->add(sum);
   if (d) {
     const T inv = static_cast<T>(1.0 / sum);
     for (int o = 0; o < O; ++o) {
@@ -30,7 +52,7 @@ double softmax_xent_row(const T *logits, int O, int c, T scale, T *d) {
       d[o] = (p - (o == c ? T(1) : T(0))) * scale;
     }
   }
-  return lse - static_cast<double>(logits[c]);
+  return static_cast<double>(m) - static_cast<double>(logits[c]);
 }
 
 // The first largest value's index; -1 (never a class, so the row counts as wrong) when a value is
@@ -45,35 +67,73 @@ int argmax_row(const T *v, int O) {
   return best;
 }
 
+// Every-step softmax over sequences [b0, b1): the summed loss (not yet divided), wrong sequences into
+// *n_wrong. Step-major over blocks of sequences, so each step's rows of a block are contiguous.
+template <class T>
+double every_softmax_range(int O, int B, int steps, const T *const *ys, const int32_t *classes, T *const *dys, int b0,
+                           int b1, int32_t *n_wrong) {
+  const T scale = T(1) / (T(steps) * T(B));
+  double loss = 0;
+  int32_t wrong = 0;
+  LogSum logs;
+  constexpr int kBlock = 256;
+  bool seq_wrong[kBlock];
+  for (int c0 = b0; c0 < b1; c0 += kBlock) {
+    const int nb = b1 - c0 < kBlock ? b1 - c0 : kBlock;
+    for (int b = 0; b < nb; ++b) seq_wrong[b] = false;
+    for (int t = 0; t < steps; ++t) {
+      const int32_t *ct = classes + static_cast<size_t>(t) * B + c0;
+      for (int b = 0; b < nb; ++b) {
+        const size_t o = static_cast<size_t>(c0 + b) * O;
+        const T *row = ys[t] + o;
+        loss += softmax_xent_row(row, O, ct[b], scale, dys ? dys[t] + o : nullptr, &logs);
+        seq_wrong[b] = seq_wrong[b] || argmax_row(row, O) != ct[b];
+      }
+    }
+    for (int b = 0; b < nb; ++b) wrong += seq_wrong[b];
+  }
+  *n_wrong = wrong;
+  return loss + logs.total();
+}
+
 // The loss over `steps` output rows y(t) (each B x O, time-major; the last-* heads score only the
 // last one) against classes / values. Writes dL/dy into dy(t) when dy is not null (rows of the
 // steps a last-* head does not score are left untouched: the caller zeroes them).
-// ys and dys are arrays of `steps` pointers. n_wrong (optional) counts wrong sequences.
+// ys and dys are arrays of `steps` pointers. n_wrong (optional) counts wrong sequences. threads: how
+// many OpenMP threads the every-step softmax may use (the result is the same for any count).
 template <class T, class V = float>
 double head_loss(rnnlab_head head, int O, int B, int steps, const T *const *ys, const int32_t *classes,
-                 const V *values, T *const *dys, int32_t *n_wrong, double err_abs) {
+                 const V *values, T *const *dys, int32_t *n_wrong, double err_abs, int threads = 1) {
   double loss = 0;
   int32_t wrong = 0;
   if (head == RNNLAB_HEAD_LAST_SOFTMAX) {
     const T *y = ys[steps - 1];
     T *d = dys ? dys[steps - 1] : nullptr;
+    LogSum logs;
     for (int b = 0; b < B; ++b) {
       loss += softmax_xent_row(y + static_cast<size_t>(b) * O, O, classes[b], T(1) / T(B),
-                               d ? d + static_cast<size_t>(b) * O : nullptr);
+                               d ? d + static_cast<size_t>(b) * O : nullptr, &logs);
       wrong += argmax_row(y + static_cast<size_t>(b) * O, O) != classes[b];
     }
-    loss /= B;
+    loss = (loss + logs.total()) / B;
   } else if (head == RNNLAB_HEAD_EVERY_SOFTMAX) {
-    const T scale = T(1) / (T(steps) * T(B));
-    for (int b = 0; b < B; ++b) {
-      bool seq_wrong = false;
-      for (int t = 0; t < steps; ++t) {
-        const T *row = ys[t] + static_cast<size_t>(b) * O;
-        const int c = classes[static_cast<size_t>(t) * B + b];
-        loss += softmax_xent_row(row, O, c, scale, dys ? dys[t] + static_cast<size_t>(b) * O : nullptr);
-        seq_wrong = seq_wrong || argmax_row(row, O) != c;
-      }
-      wrong += seq_wrong;
+    // Ranges of sequences spread over the threads; each range's sums are kept apart and added in
+    // range order, so the result does not depend on the thread count.
+    constexpr int kRanges = 64;
+    const int per = (B + kRanges - 1) / kRanges < 64 ? 64 : (B + kRanges - 1) / kRanges;
+    const int nr = (B + per - 1) / per;
+    double part[kRanges];
+    int32_t part_wrong[kRanges];
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && nr > 1)
+#endif
+    for (int k = 0; k < nr; ++k) {
+      const int b1 = (k + 1) * per < B ? (k + 1) * per : B;
+      part[k] = every_softmax_range(O, B, steps, ys, classes, dys, k * per, b1, &part_wrong[k]);
+    }
+    for (int k = 0; k < nr; ++k) {
+      loss += part[k];
+      wrong += part_wrong[k];
     }
     loss /= static_cast<double>(steps) * B;
   } else if (head == RNNLAB_HEAD_LAST_LINEAR) {
