@@ -250,11 +250,11 @@ void gate_sums_row(int H, const float *RL_R r, const float *RL_R z, const float 
 // the block whatever H is. bias is step()'s input-side bias; b_hn the hidden-side candidate bias.
 // LBR in two passes per row (two logistic functions, then tanh): one fused loop would hold more
 // constants than there are vector registers, and spill.
-void gru_lbr_eval_gates_row(int nb, const float *RL_R gxr, const float *RL_R gxz, const float *RL_R ghr,
-                            const float *RL_R ghz, float br, float bz, float *RL_R z, float *RL_R r) {
+void gru_lbr_eval_gates_row(int nb, const float *RL_R ar, const float *RL_R az, float br, float bz, float *RL_R z,
+                            float *RL_R r) {
   for (int b = 0; b < nb; ++b) {
-    z[b] = cell::sigmoid(gxz[b] + ghz[b] + bz);
-    r[b] = cell::sigmoid(gxr[b] + ghr[b] + br);
+    z[b] = cell::sigmoid(az[b] + bz);
+    r[b] = cell::sigmoid(ar[b] + br);
   }
 }
 
@@ -264,24 +264,23 @@ void gru_lbr_eval_cand_row(int nb, const float *RL_R gxn, const float *RL_R ghn,
     h[b] = cell::gru_blend(z[b], cell::gru_lbr_candidate(gxn[b] + bn, r[b], ghn[b] + bhn), hp[b]);
 }
 
-void gru_rb_eval_gates_row(int nb, const float *RL_R gxr, const float *RL_R gxz, const float *RL_R ghr,
-                           const float *RL_R ghz, float br, float bz, const float *RL_R hp, float *RL_R z,
-                           float *RL_R rh) {
+void gru_rb_eval_gates_row(int nb, const float *RL_R ar, const float *RL_R az, float br, float bz,
+                           const float *RL_R hp, float *RL_R z, float *RL_R rh) {
   for (int b = 0; b < nb; ++b) {
-    z[b] = cell::sigmoid(gxz[b] + ghz[b] + bz);
-    rh[b] = cell::sigmoid(gxr[b] + ghr[b] + br) * hp[b];
+    z[b] = cell::sigmoid(az[b] + bz);
+    rh[b] = cell::sigmoid(ar[b] + br) * hp[b];
   }
 }
 
-void gru_rb_eval_cand_row(int nb, const float *RL_R gxn, const float *RL_R ghn, float bn, float bhn,
-                          const float *RL_R z, const float *RL_R hp, float *RL_R h) {
-  for (int b = 0; b < nb; ++b)
-    h[b] = cell::gru_blend(z[b], cell::gru_rb_candidate(gxn[b] + bn, ghn[b] + bhn), hp[b]);
+// an: W_hn (r * h) + W_in x, without biases.
+void gru_rb_eval_cand_row(int nb, const float *RL_R an, float bn, float bhn, const float *RL_R z,
+                          const float *RL_R hp, float *RL_R h) {
+  for (int b = 0; b < nb; ++b) h[b] = cell::gru_blend(z[b], cell::gru_rb_candidate(an[b] + bn, bhn), hp[b]);
 }
 
 template <cell::Act A>
-void rnn_eval_row(int nb, const float *RL_R gx, const float *RL_R gh, float bias, float *RL_R h) {
-  for (int b = 0; b < nb; ++b) h[b] = cell::activate(A, gx[b] + gh[b] + bias);
+void rnn_eval_row(int nb, const float *RL_R a, float bias, float *RL_R h) {
+  for (int b = 0; b < nb; ++b) h[b] = cell::activate(A, a[b] + bias);
 }
 
 template <class F>
@@ -606,30 +605,48 @@ class CpuBackend final : public Backend {
     for (int k = 0; k < GH; ++k) bias_[k] = b_ih[k] + (k < 2 * H || !s_.is_gru() ? b_hh[k] : 0.0f);
   }
 
-  // Sequences per block in eval mode: the block's workspace ((2G + 4) rows of H units) in about
-  // 256 KiB of L2, a multiple of 8 (the vector width), and at least one block per thread.
-  static int eval_block(int B, int G, int H, int nt) {
-    const int per_seq = (2 * G + 4) * H * static_cast<int>(sizeof(float));
+  // Sequences per block in eval mode: the block's workspace ((8H + 3I) rows, eval_block_run) in
+  // about 256 KiB of L2, a multiple of 8 (the vector width), and at least one block per thread.
+  static int eval_block(int B, int H, int I, int nt) {
+    const int per_seq = (8 * H + 3 * I) * static_cast<int>(sizeof(float));
     int bb = std::max(8, std::min(128, (256 << 10) / per_seq / 8 * 8));
     const int fair = (B + nt - 1) / nt;
     bb = std::min(bb, (fair + 7) / 8 * 8);
     return std::max(1, std::min(bb, B));
   }
 
+  // The eval-mode weights with the input side beside the hidden side, so that one GEMM over the
+  // stacked [h; x] (K = H + I) does the recurrent and the input projection at once:
+  //   vanilla RNN  [W_hh W_ih]                                  H x (H + I)
+  //   LBR GRU      [W_hr W_ir; W_hz W_iz; W_hn 0]              3H x (H + I)  (W_in x by its own GEMM)
+  //   reset-before [W_hr W_ir; W_hz W_iz] then [W_hn W_in]     3H x (H + I)  (two GEMMs)
+  void pack_eval_weights(const float *p) {
+    const int H = s_.H, I = s_.I, G = s_.gates(), K = H + I;
+    grow(wcat_, static_cast<size_t>(G) * H * K);
+    const float *w_ih = p + L_.w_ih, *w_hh = p + L_.w_hh;
+    for (int r = 0; r < G * H; ++r) {
+      float *row = wcat_.data() + static_cast<size_t>(r) * K;
+      std::copy(w_hh + static_cast<size_t>(r) * H, w_hh + static_cast<size_t>(r + 1) * H, row);
+      const bool lbr_n = s_.is_gru() && s_.lbr() && r >= 2 * H;
+      if (lbr_n) std::fill(row + H, row + K, 0.0f);
+      else std::copy(w_ih + static_cast<size_t>(r) * I, w_ih + static_cast<size_t>(r + 1) * I, row + H);
+    }
+  }
+
   // Eval mode (nothing recorded). Sequences are independent, so each block of sequences runs all
   // T steps on its own thread, with no barrier per step, in a unit-major layout (H rows of the
-  // block's nb sequences): the recurrent GEMM is W_hh (G*H x H) times h^T (H x nb), the gate pass a
-  // flat loop over each row, and the block's whole workspace stays in L2. The head's outputs are
-  // written straight into y.
+  // block's nb sequences): the GEMMs are weights times [h; x]^T, each gate pass a flat loop over
+  // a row, and the block's whole workspace stays in L2. The head's outputs go straight into y.
   void step_eval(const float *p, const float *x, int T, float *y) {
-    const int B = B_, H = s_.H, G = s_.gates();
+    const int B = B_, H = s_.H, I = s_.I;
     const int nt = threads_;
-    const int Bb = eval_block(B, G, H, nt);
+    const int Bb = eval_block(B, H, I, nt);
     const int nblk = (B + Bb - 1) / Bb;
     const int nth = std::min(nt, nblk);
-    const size_t per = static_cast<size_t>(2 * G + 4) * H * Bb;
+    const size_t per = static_cast<size_t>(8 * H + 3 * I) * Bb;
     grow(ews_, per * nth);
     input_bias(p);
+    pack_eval_weights(p);
     int failed = 0;
 #pragma omp parallel for num_threads(nth) schedule(static) reduction(+ : failed)
     for (int k = 0; k < nblk; ++k) {
@@ -639,46 +656,54 @@ class CpuBackend final : public Backend {
     if (failed) raise(RNNLAB_E_INTERNAL, "dnnl_sgemm failed in an eval-mode step");
   }
 
-  // One block of nb sequences from b0 through T steps; ws holds (2G + 4) * H * nb floats. Returns
+  // One block of nb sequences from b0 through T steps; ws holds (8H + 3I) * nb floats. Returns
   // false if a GEMM failed (nothing may throw inside the parallel region).
   bool eval_block_run(const float *p, const float *x, int T, float *y, int b0, int nb, float *ws) {
-    const int B = B_, H = s_.H, I = s_.I, G = s_.gates(), O = s_.O, W = s_.out_width();
-    const size_t GH = static_cast<size_t>(G) * H, HN = static_cast<size_t>(H) * nb;
-    float *gx = ws, *gh = gx + GH * nb, *ha = gh + GH * nb, *hb = ha + HN, *za = hb + HN, *rh = za + HN;
-    const float *w_ih = p + L_.w_ih, *w_hh = p + L_.w_hh, *b_hn = p + L_.b_hh + 2 * H, *bias = bias_.data();
+    const int B = B_, H = s_.H, I = s_.I, O = s_.O, W = s_.out_width(), K = H + I;
+    const size_t HN = static_cast<size_t>(H) * nb, KN = static_cast<size_t>(K) * nb;
+    // g: up to 3H rows of GEMM output; gxn: W_in x (LBR); sa, sb: [h; x] of the previous and the
+    // new step; za: z; rs: r (LBR) or [r * h; x] (reset-before).
+    float *g = ws, *gxn = g + 3 * HN, *sa = gxn + HN, *sb = sa + KN, *za = sb + KN, *rs = za + HN;
+    const float *wc = wcat_.data(), *b_hn = p + L_.b_hh + 2 * H, *bias = bias_.data();
+    const float *w_in = p + L_.w_ih + 2 * static_cast<size_t>(H) * I;
     bool ok = true;
     for (int b = 0; b < nb; ++b)
-      for (int j = 0; j < H; ++j) ha[static_cast<size_t>(j) * nb + b] = h_[static_cast<size_t>(b0 + b) * H + j];
+      for (int j = 0; j < H; ++j) sa[static_cast<size_t>(j) * nb + b] = h_[static_cast<size_t>(b0 + b) * H + j];
     for (int t = 0; t < T; ++t) {
+      // x_t^T below h in the stacked operand (and below r * h for reset-before's second GEMM).
       const float *xt = x + (static_cast<size_t>(t) * B + b0) * I;
-      // gx^T = W_ih x_t^T (G*H x nb), gh^T = W_hh h^T.
-      ok &= gemm_status(false, true, GH, nb, I, 1.0f, w_ih, I, xt, I, 0.0f, gx, nb) == dnnl_success;
+      for (int i = 0; i < I; ++i) {
+        float *row = sa + HN + static_cast<size_t>(i) * nb;
+        for (int b = 0; b < nb; ++b) row[b] = xt[static_cast<size_t>(b) * I + i];
+      }
       if (s_.is_gru() && s_.lbr()) {
-        ok &= gemm_status(false, false, GH, nb, H, 1.0f, w_hh, H, ha, nb, 0.0f, gh, nb) == dnnl_success;
+        ok &= gemm_status(false, false, 3 * H, nb, K, 1.0f, wc, K, sa, nb, 0.0f, g, nb) == dnnl_success;
+        ok &= gemm_status(false, false, H, nb, I, 1.0f, w_in, I, sa + HN, nb, 0.0f, gxn, nb) == dnnl_success;
         for (int j = 0; j < H; ++j) {
           const size_t r = static_cast<size_t>(j) * nb, z = r + HN, n = z + HN;
-          gru_lbr_eval_gates_row(nb, gx + r, gx + z, gh + r, gh + z, bias[j], bias[H + j], za + r, rh + r);
-          gru_lbr_eval_cand_row(nb, gx + n, gh + n, bias[2 * H + j], b_hn[j], rh + r, za + r, ha + r, hb + r);
+          gru_lbr_eval_gates_row(nb, g + r, g + z, bias[j], bias[H + j], za + r, rs + r);
+          gru_lbr_eval_cand_row(nb, gxn + r, g + n, bias[2 * H + j], b_hn[j], rs + r, za + r, sa + r, sb + r);
         }
       } else if (s_.is_gru()) {
-        ok &= gemm_status(false, false, 2 * H, nb, H, 1.0f, w_hh, H, ha, nb, 0.0f, gh, nb) == dnnl_success;
+        ok &= gemm_status(false, false, 2 * H, nb, K, 1.0f, wc, K, sa, nb, 0.0f, g, nb) == dnnl_success;
         for (int j = 0; j < H; ++j) {
           const size_t r = static_cast<size_t>(j) * nb, z = r + HN;
-          gru_rb_eval_gates_row(nb, gx + r, gx + z, gh + r, gh + z, bias[j], bias[H + j], ha + r, za + r, rh + r);
+          gru_rb_eval_gates_row(nb, g + r, g + z, bias[j], bias[H + j], sa + r, za + r, rs + r);
         }
-        // a_hn^T = W_hn (r * h)^T
-        ok &= gemm_status(false, false, H, nb, H, 1.0f, w_hh + 2 * static_cast<size_t>(H) * H, H, rh, nb, 0.0f,
-                          gh + 2 * HN, nb) == dnnl_success;
+        std::copy(sa + HN, sa + KN, rs + HN);
+        // a_n^T = [W_hn W_in] [r * h; x]^T
+        ok &= gemm_status(false, false, H, nb, K, 1.0f, wc + 2 * static_cast<size_t>(H) * K, K, rs, nb, 0.0f,
+                          g + 2 * HN, nb) == dnnl_success;
         for (int j = 0; j < H; ++j) {
           const size_t r = static_cast<size_t>(j) * nb, n = r + 2 * HN;
-          gru_rb_eval_cand_row(nb, gx + n, gh + n, bias[2 * H + j], b_hn[j], za + r, ha + r, hb + r);
+          gru_rb_eval_cand_row(nb, g + n, bias[2 * H + j], b_hn[j], za + r, sa + r, sb + r);
         }
       } else {
-        ok &= gemm_status(false, false, H, nb, H, 1.0f, w_hh, H, ha, nb, 0.0f, gh, nb) == dnnl_success;
+        ok &= gemm_status(false, false, H, nb, K, 1.0f, wc, K, sa, nb, 0.0f, g, nb) == dnnl_success;
         with_act(s_.act(), [&](auto A) {
           for (int j = 0; j < H; ++j) {
             const size_t r = static_cast<size_t>(j) * nb;
-            rnn_eval_row<decltype(A)::value>(nb, gx + r, gh + r, bias[j], hb + r);
+            rnn_eval_row<decltype(A)::value>(nb, g + r, bias[j], sb + r);
           }
         });
       }
@@ -686,15 +711,15 @@ class CpuBackend final : public Backend {
       float *yt = y + (static_cast<size_t>(t) * B + b0) * W;
       if (s_.has_head()) {
         for (int b = 0; b < nb; ++b) std::copy(p + L_.head_b, p + L_.head_b + O, yt + static_cast<size_t>(b) * W);
-        ok &= gemm_status(true, true, nb, O, H, 1.0f, hb, nb, p + L_.head_w, H, 1.0f, yt, W) == dnnl_success;
+        ok &= gemm_status(true, true, nb, O, H, 1.0f, sb, nb, p + L_.head_w, H, 1.0f, yt, W) == dnnl_success;
       } else {
         for (int b = 0; b < nb; ++b)
-          for (int j = 0; j < H; ++j) yt[static_cast<size_t>(b) * W + j] = hb[static_cast<size_t>(j) * nb + b];
+          for (int j = 0; j < H; ++j) yt[static_cast<size_t>(b) * W + j] = sb[static_cast<size_t>(j) * nb + b];
       }
-      std::swap(ha, hb);
+      std::swap(sa, sb);
     }
     for (int b = 0; b < nb; ++b)
-      for (int j = 0; j < H; ++j) h_[static_cast<size_t>(b0 + b) * H + j] = ha[static_cast<size_t>(j) * nb + b];
+      for (int j = 0; j < H; ++j) h_[static_cast<size_t>(b0 + b) * H + j] = sa[static_cast<size_t>(j) * nb + b];
     return ok;
   }
 
@@ -892,7 +917,7 @@ class CpuBackend final : public Backend {
   int B_ = 0, n_ = 0, grad_steps_ = 0;
   bool consumed_ = false, tape_level_full_ = false;
   Tape tape_;
-  std::vector<float> h_, gx_, gh_, rh_, bias_, ews_;
+  std::vector<float> h_, gx_, gh_, rh_, bias_, ews_, wcat_;
   std::vector<double> fwd_, fsum_b_;
   std::vector<float> dy_, dx_, dh0_, dnext_, delta_, dgx_, dgh_, drh_, rhc_, dhead_;
   std::vector<double> dn2_, pn2_;

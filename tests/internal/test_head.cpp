@@ -36,7 +36,62 @@ static void nan_outputs_are_wrong(void **) {
   assert_int_equal(wrong, 1);  // sequence 1 is NaN; sequence 0 is within err_abs
 }
 
+// The every-step softmax loss in float (blocks of rows whose logits all lie in [-80, 80] take a
+// path without the max shift) against the double path, which always shifts; a block with a logit
+// outside the range (and one with a NaN) takes the shifted path. Also: the result is the same for
+// one and for three threads, bit for bit.
+static void every_softmax_paths(void **) {
+  const int O = 6, B = 300, T = 5;
+  std::vector<std::vector<float>> yf(T, std::vector<float>(static_cast<size_t>(B) * O));
+  std::vector<std::vector<double>> yd(T, std::vector<double>(static_cast<size_t>(B) * O));
+  std::vector<int32_t> cls(static_cast<size_t>(T) * B);
+  uint32_t st = 12345;
+  auto next = [&st] {
+    st = st * 1664525u + 1013904223u;
+    return static_cast<double>(st >> 8) / 16777216.0;
+  };
+  for (int t = 0; t < T; ++t)
+    for (size_t k = 0; k < yf[t].size(); ++k) {
+      yf[t][k] = static_cast<float>(next() * 20.0 - 10.0);
+      yd[t][k] = yf[t][k];
+    }
+  // Mostly the row's own argmax, so that some sequences are right and some wrong.
+  for (int t = 0; t < T; ++t)
+    for (int b = 0; b < B; ++b) {
+      const float *row = yf[t].data() + static_cast<size_t>(b) * O;
+      int32_t c = argmax_row(row, O);
+      if (next() < 0.03) c = static_cast<int32_t>(next() * O);
+      cls[static_cast<size_t>(t) * B + b] = c;
+    }
+  // Step 3: a large logit in sequence 270 (second block of 256): that block is done the shifted way.
+  yf[3][270 * O + 2] = 120.0f;
+  yd[3][270 * O + 2] = 120.0;
+  std::vector<const float *> pf(T);
+  std::vector<const double *> pd(T);
+  for (int t = 0; t < T; ++t) {
+    pf[t] = yf[t].data();
+    pd[t] = yd[t].data();
+  }
+  int32_t wf = -1, wd = -2, w3 = -3;
+  const double lf = head_loss<float, float>(RNNLAB_HEAD_EVERY_SOFTMAX, O, B, T, pf.data(), cls.data(), nullptr, nullptr, &wf, 0.2);
+  const double ld = head_loss<double, double>(RNNLAB_HEAD_EVERY_SOFTMAX, O, B, T, pd.data(), cls.data(), nullptr, nullptr,
+                                              &wd, 0.2);
+  const double l3 =
+      head_loss<float, float>(RNNLAB_HEAD_EVERY_SOFTMAX, O, B, T, pf.data(), cls.data(), nullptr, nullptr, &w3, 0.2, 3);
+  assert_true(std::fabs(lf - ld) <= 1e-6 * std::fabs(ld));
+  assert_int_equal(wf, wd);
+  assert_true(wf > 0 && wf < B);
+  assert_true(l3 == lf);
+  assert_int_equal(w3, wf);
+  // A NaN logit: the loss is NaN, the sequence is wrong.
+  yf[1][5 * O] = NAN;
+  head_loss<float, float>(RNNLAB_HEAD_EVERY_SOFTMAX, O, B, T, pf.data(), cls.data(), nullptr, nullptr, &wf, 0.2);
+  assert_true(std::isnan(head_loss<float, float>(RNNLAB_HEAD_EVERY_SOFTMAX, O, B, T, pf.data(), cls.data(), nullptr, nullptr,
+                                          &wf, 0.2)));
+}
+
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(argmax_rules), cmocka_unit_test(nan_outputs_are_wrong)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(argmax_rules), cmocka_unit_test(nan_outputs_are_wrong),
+                                     cmocka_unit_test(every_softmax_paths)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
