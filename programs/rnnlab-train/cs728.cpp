@@ -17,6 +17,7 @@
 #include <rnnlab/rnnlab_io.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -306,7 +307,7 @@ class Trainer {
     TaskPtr task;
     std::vector<float> y;
   };
-  void eval_chunks(Worker &w, size_t first, size_t stride, std::vector<ChunkResult> &res) const;
+  void eval_chunks(Worker &w, std::atomic<size_t> &next, std::vector<ChunkResult> &res) const;
   std::string out_path(const char *suffix) const;
 
   const Options &o_;
@@ -321,9 +322,12 @@ class Trainer {
   // Validation runs its chunks on --threads workers at once, one chunk per worker at a time, each
   // worker a model handle of its own on one library thread: chunks are independent, so this parallel
   // split needs no synchronisation inside a pass (an OpenMP split of one chunk's small per-step GEMMs
-  // synchronises at every step). Results are reduced in chunk order, so the numbers do not depend on
-  // the thread count. With --threads 1 the one worker is the training model itself.
+  // synchronises at every step). Workers take the next chunk from a shared counter, longest chunks
+  // first (valid_order_), so that chunks of different lengths balance. Results are reduced in chunk
+  // order, so the numbers do not depend on the thread count. With --threads 1 the one worker is the
+  // training model itself.
   std::vector<Worker> workers_;
+  std::vector<size_t> valid_order_;
   std::vector<float> params_;
   rnnlab_task_config task_cfg_ = RNNLAB_TASK_CONFIG_INIT;
   bool gru_ = false, regression_ = false, have_lapack_ = true;
@@ -536,6 +540,10 @@ void Trainer::setup() {
   // ---- the frozen validation set and the fixed diagnostics batch, drawn once.
   valid_.resize(static_cast<size_t>(n_chunks));
   for (Batch &b : valid_) draw(b, valid_task_.get(), info_, cbs_, 0, true);
+  valid_order_.resize(valid_.size());
+  for (size_t c = 0; c < valid_.size(); ++c) valid_order_[c] = c;
+  std::stable_sort(valid_order_.begin(), valid_order_.end(),
+                   [this](size_t a, size_t b) { return valid_[a].T > valid_[b].T; });
   if (o_.collectDiags) draw(diag_batch_, diag_task_.get(), info_, diag_bs_, static_cast<int32_t>(o_.max_length), true);
   // Outputs of every step: the valid error is counted by rnnlab_task_count_wrong from them (its rule
   // counts a NaN output as wrong, so a diverged model scores 100 %, as the starter's argmax does).
@@ -605,12 +613,13 @@ int32_t Trainer::count_wrong(const rnnlab_task *task, const Batch &b, const std:
   return wrong;
 }
 
-// Evaluates validation chunks first, first + stride, ... on worker w into res[chunk].
-void Trainer::eval_chunks(Worker &w, size_t first, size_t stride, std::vector<ChunkResult> &res) const {
+// Evaluates validation chunks on worker w into res[chunk], taking valid_order_[next++] until none is left.
+void Trainer::eval_chunks(Worker &w, std::atomic<size_t> &next, std::vector<ChunkResult> &res) const {
   rnnlab_model *m = w.model ? w.model.get() : model_.get();
   check(rnnlab_set_training(m, 0), "rnnlab_set_training");
   const int32_t O = info_.output_size;
-  for (size_t c = first; c < valid_.size(); c += stride) {
+  for (size_t k = next++; k < valid_order_.size(); k = next++) {
+    const size_t c = valid_order_[k];
     const Batch &b = valid_[c];
     ChunkResult &r = res[c];
     check(rnnlab_reset(m), "rnnlab_reset");
@@ -660,16 +669,17 @@ void Trainer::validate() {
   // library's last error is per thread, so each worker reads its own).
   std::vector<std::exception_ptr> failed(W);
   std::vector<std::thread> threads;
+  std::atomic<size_t> next{0};
   for (size_t k = 1; k < W; ++k)
     threads.emplace_back([&, k] {
       try {
-        eval_chunks(workers_[k], k, W, res);
+        eval_chunks(workers_[k], next, res);
       } catch (...) {
         failed[k] = std::current_exception();
       }
     });
   try {
-    eval_chunks(workers_[0], 0, W, res);
+    eval_chunks(workers_[0], next, res);
   } catch (...) {
     failed[0] = std::current_exception();
   }
