@@ -608,6 +608,8 @@ int main(int argc, char** argv) {
                                             (v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other") + ")");
   const char* wait = std::getenv("OMP_WAIT_POLICY");
   benchmark::AddCustomContext("OMP_WAIT_POLICY", wait ? wait : "(unset)");
+  const char* spin = std::getenv("GOMP_SPINCOUNT");
+  benchmark::AddCustomContext("GOMP_SPINCOUNT", spin ? spin : "(unset)");
 
   register_all();
   benchmark::Initialize(&nargs, args.data());

@@ -6,7 +6,7 @@ bash scripts/setup.sh
 BUILD_DIR=${BUILD_DIR:-build}
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$BUILD_DIR" -j2
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} OMP_WAIT_POLICY=PASSIVE
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-20000}
 # The main job: seed 000's gate-bias ablation (baseline b_z, b_r = +1 learnable vs frozen at 0) on
 # sequential Fashion-MNIST (the embedded data set), with the budget of `--preset main` (the program
 # prints what it chose and why). Extra arguments go to rnnlab-train (e.g. --epochs 3, or --preset

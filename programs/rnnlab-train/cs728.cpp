@@ -130,7 +130,8 @@ rnnlab's flags
   --threads N                 [$OMP_NUM_THREADS, else 1]  validation chunks evaluated at once, one per
                                      thread, each on a model of its own (results do not depend on N)
   --train_threads N           [1]    library threads (OpenMP inside rnnlab) of the training and
-                                     diagnostics passes: at bs = 20 more only add synchronisation
+                                     diagnostics passes; at bs = 20, 2 pays only when OpenMP may spin
+                                     briefly (GOMP_SPINCOUNT=20000), else it is ~3x slower than 1
   --out_dir DIR               [.]    directory of the npz files (NAME may itself hold a path)
   --timing                           print a [time] line before Done.: wall time per phase
   -h, --help
