@@ -148,8 +148,8 @@ const char *kMainWhy =
     "pixel by pixel (784 steps: the long-memory regime seed 000 is about) with the seed's init, optimiser "
     "and clipping, but H = 64 (~6x cheaper per image than 181), the first 8000 / 1000 Fashion-MNIST images, "
     "batch 64 (the same cost per image as 128, twice the updates) and 8 epochs (1000 updates per model); "
-    "measured ~11 s per epoch for both models (side by side, one thread each) on the 2-core machine, "
-    "~1.5 minutes in all";
+    "measured ~9-10 s per epoch for both models (side by side, one thread each) on the 2-core machine, "
+    "~1.3 minutes in all";
 
 void apply_preset(Options &o, const std::string &p) {
   if (p == "main") {
@@ -187,7 +187,7 @@ const char *kHelp =
     "       rnnlab-train ablation [flags]   seed 000's baseline vs ablated GRU, same data, seed and batches\n"
     "\n"
     "  --preset P          main: the main job's budget (Fashion-MNIST pixels, H=64, 8000/1000 images,\n"
-    "                      batch 64, 8 epochs, ~1.5 min on 2 cores); seed000: seed 000 exactly (CIFAR-10\n"
+    "                      batch 64, 8 epochs, ~1.3 min on 2 cores); seed000: seed 000 exactly (CIFAR-10\n"
     "                      grayscale pixels, H=181, 40 epochs). Later flags override a preset.\n"
     "  --dataset D         fashion-mnist (default), mnist, cifar10\n"
     "  --data-dir DIR      fashion-mnist: /usr/share/datasets/fashion-mnist; mnist: /usr/share/datasets/mnist;\n"
