@@ -35,6 +35,7 @@
 #include "core/rng.h"
 #include "core/spec.h"
 #include "reference/ref_engine.h"
+#include "test_support.h"
 
 using namespace rnnlab;
 
@@ -66,36 +67,8 @@ struct Prob {
 };
 
 double loss_of_outputs(const Prob &pr, const std::vector<double> &y) {
-  const int T = pr.T, B = pr.B, W = pr.s.out_width(), O = pr.s.O;
-  auto xent = [&](const double *row, int c) {
-    double m = row[0];
-    for (int o = 1; o < O; ++o) m = std::max(m, row[o]);
-    double s = 0;
-    for (int o = 0; o < O; ++o) s += std::exp(row[o] - m);
-    return m + std::log(s) - row[c];
-  };
-  double L = 0;
-  switch (pr.s.head) {
-    case RNNLAB_HEAD_NONE:
-      for (size_t k = 0; k < y.size(); ++k) L += static_cast<double>(pr.dy[k]) * y[k];
-      return L;
-    case RNNLAB_HEAD_LAST_SOFTMAX:
-      for (int b = 0; b < B; ++b) L += xent(&y[(static_cast<size_t>(T - 1) * B + b) * W], pr.classes[b]);
-      return L / B;
-    case RNNLAB_HEAD_EVERY_SOFTMAX:
-      for (int t = 0; t < T; ++t)
-        for (int b = 0; b < B; ++b)
-          L += xent(&y[(static_cast<size_t>(t) * B + b) * W], pr.classes[static_cast<size_t>(t) * B + b]);
-      return L / (static_cast<double>(T) * B);
-    case RNNLAB_HEAD_LAST_LINEAR:
-      for (int b = 0; b < B; ++b)
-        for (int o = 0; o < O; ++o) {
-          const double e = y[(static_cast<size_t>(T - 1) * B + b) * W + o] - pr.values[static_cast<size_t>(b) * O + o];
-          L += e * e;
-        }
-      return L / B;
-  }
-  return NAN;
+  return rnnlab_test::independent_loss(pr.s.head, pr.s.O, pr.s.out_width(), pr.T, pr.B, y, pr.classes.data(),
+                                       pr.values.data(), pr.dy.data());
 }
 
 enum class Pert { None, Total, Rec, H0, Head };

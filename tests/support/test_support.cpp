@@ -1,5 +1,6 @@
 #include "test_support.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -84,6 +85,39 @@ bool close_enough(const double *a, const double *b, size_t n, double rtol, doubl
                 n ? b[wi] : 0.0, rtol, atol);
   *report = buf;
   return ok;
+}
+
+double independent_loss(rnnlab_head head, int O, int W, int T, int B, const std::vector<double> &y,
+                        const int32_t *classes, const double *values, const float *dy) {
+  auto xent = [&](const double *row, int c) {
+    double m = row[0];
+    for (int o = 1; o < O; ++o) m = std::max(m, row[o]);
+    double s = 0;
+    for (int o = 0; o < O; ++o) s += std::exp(row[o] - m);
+    return m + std::log(s) - row[c];
+  };
+  double L = 0;
+  switch (head) {
+    case RNNLAB_HEAD_NONE:
+      for (size_t k = 0; k < y.size(); ++k) L += static_cast<double>(dy[k]) * y[k];
+      return L;
+    case RNNLAB_HEAD_LAST_SOFTMAX:
+      for (int b = 0; b < B; ++b) L += xent(&y[(static_cast<size_t>(T - 1) * B + b) * W], classes[b]);
+      return L / B;
+    case RNNLAB_HEAD_EVERY_SOFTMAX:
+      for (int t = 0; t < T; ++t)
+        for (int b = 0; b < B; ++b)
+          L += xent(&y[(static_cast<size_t>(t) * B + b) * W], classes[static_cast<size_t>(t) * B + b]);
+      return L / (static_cast<double>(T) * B);
+    case RNNLAB_HEAD_LAST_LINEAR:
+      for (int b = 0; b < B; ++b)
+        for (int o = 0; o < O; ++o) {
+          const double e = y[(static_cast<size_t>(T - 1) * B + b) * W + o] - values[static_cast<size_t>(b) * O + o];
+          L += e * e;
+        }
+      return L / B;
+  }
+  return NAN;
 }
 
 }  // namespace rnnlab_test

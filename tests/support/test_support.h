@@ -2,6 +2,9 @@
 #ifndef RNNLAB_TEST_SUPPORT_H
 #define RNNLAB_TEST_SUPPORT_H
 
+#include <rnnlab/rnnlab.h>
+
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -25,6 +28,12 @@ bool load_golden(const std::string &dir, const std::string &name, Golden *g, std
 // Largest violation of |a - b| <= atol + rtol * |b| over the arrays (NaN must meet NaN);
 // returns true when all pass. *report describes the worst entry.
 bool close_enough(const double *a, const double *b, size_t n, double rtol, double atol, std::string *report);
+
+// The loss of outputs y (T x B x W, time-major), written from math.md in double, independently of
+// common/head.h: head none -> sum(dy * y); last-softmax / every-softmax -> mean cross-entropy;
+// last-linear -> squared error summed over O, averaged over B.
+double independent_loss(rnnlab_head head, int O, int W, int T, int B, const std::vector<double> &y,
+                        const int32_t *classes, const double *values, const float *dy);
 
 }  // namespace rnnlab_test
 
