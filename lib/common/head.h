@@ -4,6 +4,7 @@
 
 #include <rnnlab/rnnlab.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -153,7 +154,7 @@ double head_loss(rnnlab_head head, int O, int B, int steps, const T *const *ys, 
     // Ranges of sequences spread over the threads; each range's sums are kept apart and added in
     // range order, so the result does not depend on the thread count.
     constexpr int kRanges = 64;
-    const int per = (B + kRanges - 1) / kRanges < 64 ? 64 : (B + kRanges - 1) / kRanges;
+    const int per = std::max(64, (B + kRanges - 1) / kRanges);  // sequences per range
     const int nr = (B + per - 1) / per;
     double part[kRanges];
     int32_t part_wrong[kRanges];

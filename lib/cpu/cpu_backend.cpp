@@ -294,6 +294,10 @@ void with_act(cell::Act a, F &&f) {
 }
 
 constexpr int kChunk = 32;  // steps per weight-gradient GEMM in backward
+// Eval calls with fewer (step, sequence) pairs than this take the recording path: packing the
+// stacked weights once per call (G*H*(H+I) floats) costs more than their GEMMs (T = 1, B = 1,
+// H = 181: 28 us per step blocked, 11 us recording).
+constexpr int64_t kEvalBlockedMin = 32;
 // Steps per input-projection GEMM in forward: as many as keep its output (B x 3H floats a step) in
 // about 256 KiB, so that the gate pass reads it from L2 (at P1, B*3H*4 bytes is already 139 KiB).
 inline int forward_chunk(int B, int GH) {
@@ -341,14 +345,17 @@ class CpuBackend final : public Backend {
       n_ = 0;
       consumed_ = false;
     }
-    if (!record) {
+    // Eval mode: the blocked path, unless the call is too small (streaming, T * B < kEvalBlockedMin) to
+    // pay for its per-call weight packing; then the recording path below runs on the (empty: eval
+    // mode keeps no tape) tape and forgets it.
+    if (!record && (static_cast<int64_t>(T) * B >= kEvalBlockedMin || n_ != 0)) {
       step_eval(p, x, T, y);
       return;
     }
     // This call's steps go after the tape.
     const int base = n_;
     const int steps = base + T;
-    const bool full = ds.level >= RNNLAB_DIAG_FULL;
+    const bool full = record && ds.level >= RNNLAB_DIAG_FULL;
     // Reserve everything first: nothing below allocates or throws (but for a GEMM failure).
     Tape &tp = tape_;
     grow(tp.h, (static_cast<size_t>(steps) + 1) * BH);
@@ -397,6 +404,7 @@ class CpuBackend final : public Backend {
     }
     std::copy(ys, ys + static_cast<size_t>(T) * B * W, y);
     std::copy(tp.h.begin() + static_cast<size_t>(steps) * BH, tp.h.begin() + (static_cast<size_t>(steps) + 1) * BH, h_.begin());
+    if (!record) return;  // a small eval call: nothing stays on the tape
     n_ = steps;
     tape_level_full_ = base == 0 ? full : tape_level_full_;
   }
