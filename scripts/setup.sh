@@ -26,7 +26,8 @@ pkgs=(
   swig                         # generated language bindings
   dataset-fashion-mnist        # the embedded real data set of the main job and tests
 )
-[ "$want_bench" = 1 ] && pkgs+=(python3-torch)
+# --bench: PyTorch for the anchor column; /usr/bin/time for peak memory and the P4 wall time.
+[ "$want_bench" = 1 ] && pkgs+=(python3-torch time)
 
 missing=()
 for p in "${pkgs[@]}"; do
