@@ -60,7 +60,7 @@ extern "C" {
 /* Version (CMake reads these three lines; they are the one source of the version)                */
 /* ---------------------------------------------------------------------------------------------- */
 #define RNNLAB_VERSION_MAJOR 0
-#define RNNLAB_VERSION_MINOR 1
+#define RNNLAB_VERSION_MINOR 2
 #define RNNLAB_VERSION_PATCH 0
 #define RNNLAB_VERSION_NUMBER (RNNLAB_VERSION_MAJOR * 10000 + RNNLAB_VERSION_MINOR * 100 + RNNLAB_VERSION_PATCH)
 
@@ -156,6 +156,25 @@ typedef enum rnnlab_bias_init {
   RNNLAB_BIAS_INIT_CHRONO = 2    /* effective b_z ~ log(U[1, chrono_tmax - 1]) per unit, b_r = 0 */
 } rnnlab_bias_init;
 
+/* What the CPU backend does with float values below FLT_MIN (denormals) inside a pass. */
+typedef enum rnnlab_denormals {
+  RNNLAB_DENORMALS_FLUSH = 0,    /* default: FTZ + DAZ set for the pass on every thread it uses, and the
+                                    caller's MXCSR restored before returning. Values below FLT_MIN
+                                    read and write as 0. Some processors take a slow path on every
+                                    denormal operation, and a vanishing gradient runs dL/dh_t through
+                                    that range for most of a long sequence. */
+  RNNLAB_DENORMALS_KEEP = 1      /* IEEE behaviour (gradual underflow), at whatever speed the CPU has */
+} rnnlab_denormals;
+
+/* Instruction-set levels of the CPU backend's kernels. The library holds all three and chooses
+ * once, at run time, the best one this processor has (cpuid). */
+typedef enum rnnlab_cpu_isa {
+  RNNLAB_ISA_AUTO = 0,           /* the best this processor supports (capped by RNNLAB_CPU_ISA, below) */
+  RNNLAB_ISA_BASELINE = 1,       /* x86-64 baseline (SSE2): runs everywhere */
+  RNNLAB_ISA_AVX2 = 2,           /* AVX2 + FMA (AMD Zen, Intel Haswell and later) */
+  RNNLAB_ISA_AVX512 = 3          /* AVX-512 F/BW/DQ/VL (Intel Skylake-SP and later, AMD Zen 4) */
+} rnnlab_cpu_isa;
+
 typedef enum rnnlab_diag_level {
   RNNLAB_DIAG_OFF = 0,     /* loss, grad_norm, grad_norm_post_clip, nonfinite only */
   RNNLAB_DIAG_SUMMARY = 1, /* + omega, steps_in_past, grad_norm_blocks */
@@ -188,6 +207,11 @@ typedef struct rnnlab_config {
   double bound;                /* validity bound of omega / steps_in_past on ||dL/dh||^2; default 1e-20 */
   int32_t max_batch;           /* largest B accepted by rnnlab_step; 0 = no limit */
   int32_t max_tape;            /* largest number of recorded steps; 0 = no limit */
+  /* --- appended in 0.2 ------------------------------------------------------------------------ */
+  rnnlab_denormals denormals;  /* CPU backend; default RNNLAB_DENORMALS_FLUSH (the reference keeps IEEE) */
+  rnnlab_cpu_isa cpu_isa;      /* highest ISA the CPU backend may use; default AUTO. A level this
+                                  processor lacks is refused (RNNLAB_E_UNSUPPORTED). rnnlab_get_config
+                                  reports the level in use. */
 } rnnlab_config;
 
 #define RNNLAB_CONFIG_INIT                                                                       \
@@ -195,7 +219,7 @@ typedef struct rnnlab_config {
     (uint32_t)sizeof(rnnlab_config), RNNLAB_CELL_GRU, 0, 0, RNNLAB_HEAD_NONE, 0,                  \
         RNNLAB_BACKEND_AUTO, RNNLAB_BIAS_DOUBLE, 0u, {0.0f, 0.0f, 0.0f}, RNNLAB_INIT_PYTORCH,     \
         RNNLAB_BIAS_INIT_SCHEME, 0u, {0.0f, 0.0f, 0.0f}, 0, 0u, 1, RNNLAB_DIAG_OFF, 0.05f, 1e-20, \
-        0, 0                                                                                     \
+        0, 0, RNNLAB_DENORMALS_FLUSH, RNNLAB_ISA_AUTO                                             \
   }
 
 typedef struct rnnlab_model rnnlab_model;
@@ -566,6 +590,12 @@ RNNLAB_API int rnnlab_has_feature(rnnlab_feature feature);
 RNNLAB_API int rnnlab_backend_available(rnnlab_backend backend);
 /* "reference", "cpu", "cuda", "auto", or NULL. */
 RNNLAB_API const char *rnnlab_backend_name(rnnlab_backend backend);
+/* The best ISA level this processor supports and this library holds kernels for, capped by the
+ * environment variable RNNLAB_CPU_ISA ("baseline", "avx2", "avx512"; read once per process) when it
+ * is set. Never RNNLAB_ISA_AUTO. AUTO in a config resolves to this. */
+RNNLAB_API rnnlab_cpu_isa rnnlab_cpu_isa_best(void);
+/* "auto", "baseline", "avx2", "avx512", or NULL. */
+RNNLAB_API const char *rnnlab_cpu_isa_name(rnnlab_cpu_isa isa);
 
 #ifdef __cplusplus
 }

@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <limits>
 
 #include "common/head.h"
 #include "core/error.h"
 #include "core/init.h"
+#include "core/isa.h"
 #include "core/model.h"
 
 using namespace rnnlab;
@@ -17,7 +19,8 @@ using namespace rnnlab;
 namespace {
 
 // The smallest struct_size each versioned struct has ever had (fields are only appended).
-constexpr uint32_t kConfigMinSize = sizeof(rnnlab_config);
+// rnnlab_config: 0.1 ended at max_tape; 0.2 appended denormals and cpu_isa.
+constexpr uint32_t kConfigMinSize = offsetof(rnnlab_config, denormals);
 constexpr uint32_t kTargetsMinSize = sizeof(rnnlab_targets);
 
 // The message names the argument as the header does: the handle is `model` there, `m` here.
@@ -77,7 +80,7 @@ const char *cell_name(rnnlab_cell c) {
 
 // Reads a caller's config of any known size into a full one (missing trailing fields: defaults).
 rnnlab_config read_config(const rnnlab_config *cfg) {
-  if (cfg->struct_size < kConfigMinSize || cfg->struct_size > sizeof(rnnlab_config))
+  if (cfg->struct_size < kConfigMinSize || cfg->struct_size > sizeof(rnnlab_config) || cfg->struct_size % 4 != 0)
     raise(RNNLAB_E_VERSION, "config.struct_size is %u; this library knows %u (set it with RNNLAB_CONFIG_INIT)",
           cfg->struct_size, static_cast<unsigned>(sizeof(rnnlab_config)));
   rnnlab_config c = RNNLAB_CONFIG_INIT;
@@ -151,6 +154,15 @@ void validate_config(const rnnlab_config &c) {
     raise(RNNLAB_E_INVALID_ARGUMENT, "config.bound = %g; must be finite and >= 0", c.bound);
   if (c.max_batch < 0) raise(RNNLAB_E_INVALID_ARGUMENT, "config.max_batch = %d; must be >= 0", c.max_batch);
   if (c.max_tape < 0) raise(RNNLAB_E_INVALID_ARGUMENT, "config.max_tape = %d; must be >= 0", c.max_tape);
+  if (raw_enum(c.denormals) < RNNLAB_DENORMALS_FLUSH || raw_enum(c.denormals) > RNNLAB_DENORMALS_KEEP)
+    raise(RNNLAB_E_INVALID_ARGUMENT, "config.denormals = %d is not a known rnnlab_denormals", raw_enum(c.denormals));
+  if (raw_enum(c.cpu_isa) < RNNLAB_ISA_AUTO || raw_enum(c.cpu_isa) > RNNLAB_ISA_AVX512)
+    raise(RNNLAB_E_INVALID_ARGUMENT, "config.cpu_isa = %d is not a known rnnlab_cpu_isa", raw_enum(c.cpu_isa));
+  const rnnlab_cpu_isa best = rnnlab_cpu_isa_best();
+  if (c.cpu_isa > best)
+    raise(RNNLAB_E_UNSUPPORTED, "config.cpu_isa = %s, but the best this processor allows is %s%s",
+          rnnlab_cpu_isa_name(c.cpu_isa), rnnlab_cpu_isa_name(best),
+          cpu_isa_capped_by_env() ? " (capped by the environment variable RNNLAB_CPU_ISA)" : "");
 }
 
 ModelSpec spec_of(const rnnlab_config &c) {
@@ -284,6 +296,7 @@ RNNLAB_API rnnlab_status rnnlab_create(rnnlab_model **out, const rnnlab_config *
     CHECK_NULL(cfg);
     rnnlab_config c = read_config(cfg);
     validate_config(c);
+    if (c.cpu_isa == RNNLAB_ISA_AUTO) c.cpu_isa = rnnlab_cpu_isa_best();
     auto m = std::make_unique<rnnlab_model>();
     m->spec = spec_of(c);
     m->layout = make_layout(m->spec);
@@ -317,7 +330,7 @@ RNNLAB_API rnnlab_status rnnlab_get_config(rnnlab_config *out, const rnnlab_mode
   return guarded("rnnlab_get_config", [&] {
     CHECK_NULL(out);
     CHECK_NULL(m);
-    if (out->struct_size < kConfigMinSize || out->struct_size > sizeof(rnnlab_config))
+    if (out->struct_size < kConfigMinSize || out->struct_size > sizeof(rnnlab_config) || out->struct_size % 4 != 0)
       raise(RNNLAB_E_VERSION, "out->struct_size is %u; this library knows %u", out->struct_size,
             static_cast<unsigned>(sizeof(rnnlab_config)));
     rnnlab_config c = m->cfg;

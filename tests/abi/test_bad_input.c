@@ -396,7 +396,11 @@ static rnnlab_targets tg_good(ctx *c) { return good_targets(c->kind, c->tape, &c
 BAD(get_config_null_out) { return rnnlab_get_config(NULL, M); }
 BAD(get_config_null_model) { return rnnlab_get_config(&c->o.cfg, NULL); }
 BAD(get_config_size_zero) { c->o.cfg.struct_size = 0; return rnnlab_get_config(&c->o.cfg, M); }
-BAD(get_config_size_small) { c->o.cfg.struct_size = (uint32_t)sizeof(rnnlab_config) - 8; return rnnlab_get_config(&c->o.cfg, M); }
+BAD(get_config_size_small) {
+  /* Smaller than the oldest rnnlab_config (0.1's, which ended at max_tape). */
+  c->o.cfg.struct_size = (uint32_t)offsetof(rnnlab_config, denormals) - 8;
+  return rnnlab_get_config(&c->o.cfg, M);
+}
 BAD(get_config_size_future) {
   /* A struct from a future header: larger than this library knows (the storage behind it is big
    * enough; the call must refuse before writing). */
@@ -1599,6 +1603,10 @@ CFG(cfg_size_zero, c->struct_size = 0)
 CFG(cfg_size_small, c->struct_size = (uint32_t)offsetof(rnnlab_config, max_tape))
 CFG(cfg_size_future, c->struct_size = (uint32_t)sizeof(rnnlab_config) + 16)
 CFG(cfg_size_odd, c->struct_size = (uint32_t)sizeof(rnnlab_config) + 1)
+CFG(cfg_size_mid_field, c->struct_size = (uint32_t)offsetof(rnnlab_config, denormals) + 2)
+CFG(cfg_denormals_unknown, c->denormals = (rnnlab_denormals)2)
+CFG(cfg_cpu_isa_unknown, c->cpu_isa = (rnnlab_cpu_isa)4)
+CFG(cfg_cpu_isa_negative, c->cpu_isa = (rnnlab_cpu_isa)-1)
 
 #define NOSKIP ((rnnlab_backend)-1)
 static const config_row kConfigRows[] = {
@@ -1648,6 +1656,10 @@ static const config_row kConfigRows[] = {
     {"struct_size too small", cfg_size_small, E(VERSION), {"config.struct_size"}, NOSKIP},
     {"struct_size from the future", cfg_size_future, E(VERSION), {"config.struct_size"}, NOSKIP},
     {"struct_size from the future (+1)", cfg_size_odd, E(VERSION), {"config.struct_size"}, NOSKIP},
+    {"struct_size inside a field", cfg_size_mid_field, E(VERSION), {"config.struct_size"}, NOSKIP},
+    {"denormals unknown", cfg_denormals_unknown, E(INVALID_ARGUMENT), {"config.denormals", "2"}, NOSKIP},
+    {"cpu_isa unknown", cfg_cpu_isa_unknown, E(INVALID_ARGUMENT), {"config.cpu_isa", "4"}, NOSKIP},
+    {"cpu_isa -1", cfg_cpu_isa_negative, E(INVALID_ARGUMENT), {"config.cpu_isa", "-1"}, NOSKIP},
 };
 
 /* A GRU config that is valid, so that each row tests exactly its one edit. */
@@ -1784,6 +1796,9 @@ static void test_infallible_queries(void **state) {
   assert_non_null(rnnlab_trace_name(RNNLAB_TRACE_GRAD_TIME));
   assert_null(rnnlab_backend_name((rnnlab_backend)4));
   assert_null(rnnlab_backend_name((rnnlab_backend)-1));
+  assert_null(rnnlab_cpu_isa_name((rnnlab_cpu_isa)4));
+  assert_null(rnnlab_cpu_isa_name((rnnlab_cpu_isa)-1));
+  assert_true(rnnlab_cpu_isa_best() >= RNNLAB_ISA_BASELINE && rnnlab_cpu_isa_best() <= RNNLAB_ISA_AVX512);
   assert_int_equal(rnnlab_has_feature((rnnlab_feature)99), 0);
   assert_int_equal(rnnlab_has_feature((rnnlab_feature)-1), 0);
   assert_int_equal(rnnlab_backend_available((rnnlab_backend)99), 0);

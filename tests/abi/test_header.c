@@ -66,6 +66,7 @@ static void check_inits(void) {
   CHECK(cfg.sat_thresh == 0.05f);
   CHECK(cfg.bound == 1e-20);
   CHECK(cfg.max_batch == 0 && cfg.max_tape == 0);
+  CHECK(cfg.denormals == RNNLAB_DENORMALS_FLUSH && cfg.cpu_isa == RNNLAB_ISA_AUTO);
   CHECK(tg.classes == NULL && tg.values == NULL && tg.dy == NULL && tg.count == 0);
   CHECK(diag.nonfinite_first_t == -1);
   /* struct_size is the first member of every versioned struct. */
