@@ -4,6 +4,7 @@
 #                    _INIT out of step with its struct fails -Wmissing-field-initializers); and
 #                    tests/abi/test_header.c compiled the same two ways (it also runs as a test)
 #   abi_exports      librnnlab.so exports exactly the rnnlab_* functions the public headers declare
+#   abi_isa_levels   no instruction above x86-64 outside the AVX2 / AVX-512 copies of the kernels
 #   abi_install      cmake --install into a temporary prefix, then the examples through pkg-config
 #                    (shared and static) and a CMake consumer through find_package (tests/install_check.sh)
 # Compile failures show up as failing tests, not as a broken build.
@@ -72,6 +73,14 @@ add_test(NAME abi_exports
          COMMAND ${CMAKE_COMMAND} -DLIB=$<TARGET_FILE:rnnlab> -DHEADER_DIR=${PROJECT_SOURCE_DIR}/include/rnnlab
                  -DNM=${CMAKE_NM} -P ${CMAKE_CURRENT_SOURCE_DIR}/check_exports.cmake)
 set_tests_properties(abi_exports PROPERTIES LABELS abi TIMEOUT 60)
+
+# ---- one library for every x86-64: higher ISA levels only inside their own kernel copies ---------
+find_package(Python3 COMPONENTS Interpreter QUIET)
+if(RNNLAB_HAVE_ONEDNN AND NOT RNNLAB_NATIVE AND Python3_Interpreter_FOUND AND CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
+  add_test(NAME abi_isa_levels
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/isa/isa_check.py $<TARGET_FILE:rnnlab> ${CMAKE_OBJDUMP})
+  set_tests_properties(abi_isa_levels PROPERTIES LABELS abi TIMEOUT 120)
+endif()
 
 # ---- install ------------------------------------------------------------------------------------
 find_program(RNNLAB_BASH bash)

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/isa_ns.h"
+
 #if defined(__CUDACC__)
 #define RNNLAB_HD __host__ __device__ __forceinline__
 #else
@@ -18,6 +20,7 @@
 
 namespace rnnlab {
 namespace cell {
+RNNLAB_ISA_NS_BEGIN
 
 // Activation of a vanilla RNN. The numbers are pinned: they are the rnnlab_cell values minus 2.
 enum class Act : int { Tanh = 0, Sigmoid = 1, Relu = 2, Linear = 3 };
@@ -232,6 +235,7 @@ RNNLAB_HD T hidden_sat_distance(Act act, T h) {
   }
 }
 
+RNNLAB_ISA_NS_END
 }  // namespace cell
 }  // namespace rnnlab
 

@@ -11,8 +11,10 @@
 #include <type_traits>
 
 #include "common/cell_math.h"
+#include "common/isa_ns.h"
 
 namespace rnnlab {
+RNNLAB_ISA_NS_BEGIN
 
 // Sum of logarithms taken as the logarithm of a running product: one log per many rows (a log per
 // row costs more than the rest of a small row's softmax). Every factor is a softmax denominator in
@@ -190,6 +192,7 @@ double head_loss(rnnlab_head head, int O, int B, int steps, const T *const *ys, 
   return loss;
 }
 
+RNNLAB_ISA_NS_END
 }  // namespace rnnlab
 
 #endif

@@ -178,13 +178,21 @@ ModelSpec spec_of(const rnnlab_config &c) {
   return s;
 }
 
+CpuOptions cpu_options(const rnnlab_config &c) {
+  CpuOptions o;
+  o.threads = c.threads;
+  o.denormals = c.denormals;
+  o.isa = c.cpu_isa == RNNLAB_ISA_AUTO ? rnnlab_cpu_isa_best() : c.cpu_isa;
+  return o;
+}
+
 std::unique_ptr<Backend> make_backend(const rnnlab_config &c, const ModelSpec &s, rnnlab_backend *resolved) {
   switch (c.backend) {
     case RNNLAB_BACKEND_REFERENCE:
       *resolved = RNNLAB_BACKEND_REFERENCE;
       return make_reference_backend(s);
     case RNNLAB_BACKEND_CPU: {
-      auto b = make_cpu_backend(s, c.threads);
+      auto b = make_cpu_backend(s, cpu_options(c));
       if (!b) raise(RNNLAB_E_NO_DEVICE, "config.backend = cpu, but this rnnlab was built without oneDNN");
       *resolved = RNNLAB_BACKEND_CPU;
       return b;
@@ -193,7 +201,7 @@ std::unique_ptr<Backend> make_backend(const rnnlab_config &c, const ModelSpec &s
       raise(RNNLAB_E_NO_DEVICE, "config.backend = cuda, but this rnnlab was built without the CUDA backend");
     case RNNLAB_BACKEND_AUTO:
     default: {
-      auto b = make_cpu_backend(s, c.threads);
+      auto b = make_cpu_backend(s, cpu_options(c));
       if (b) {
         *resolved = RNNLAB_BACKEND_CPU;
         return b;

@@ -78,7 +78,13 @@ class Backend {
 
 // Factories; each returns null when that backend is not built in.
 std::unique_ptr<Backend> make_reference_backend(const ModelSpec &spec);
-std::unique_ptr<Backend> make_cpu_backend(const ModelSpec &spec, int threads);
+// What the CPU backend takes from the config beside the model's shape.
+struct CpuOptions {
+  int threads = 1;
+  rnnlab_denormals denormals = RNNLAB_DENORMALS_FLUSH;
+  rnnlab_cpu_isa isa = RNNLAB_ISA_BASELINE;  // resolved (never AUTO); at most rnnlab_cpu_isa_best()
+};
+std::unique_ptr<Backend> make_cpu_backend(const ModelSpec &spec, const CpuOptions &options);
 
 }  // namespace rnnlab
 

@@ -5,7 +5,7 @@
 namespace rnnlab {
 
 #ifndef RNNLAB_HAVE_ONEDNN
-std::unique_ptr<Backend> make_cpu_backend(const ModelSpec &, int) { return nullptr; }
+std::unique_ptr<Backend> make_cpu_backend(const ModelSpec &, const CpuOptions &) { return nullptr; }
 #endif
 
 }  // namespace rnnlab

@@ -8,6 +8,13 @@
 //   backward  per step: one fused pass (gate gradients, ||dL/dh_t||), one GEMM for dL/dh_{t-1};
 //             per chunk of steps: the weight-gradient GEMMs and dL/dx.
 // The tape is h, r, z, n and the hidden-side candidate product: 5 floats per (t, b, unit).
+//
+// This file is compiled once per instruction-set level (lib/CMakeLists.txt: baseline, AVX2 + FMA,
+// AVX-512), each time inside its own namespace RNNLAB_KERNEL_ISA; cpu_dispatch.cpp picks one per
+// model. Nothing here may be defined outside that namespace (see common/isa_ns.h).
+#ifndef RNNLAB_KERNEL_ISA
+#error "cpu_backend.cpp is compiled per ISA with -DRNNLAB_KERNEL_ISA=<name> (lib/CMakeLists.txt)"
+#endif
 #include <dnnl.h>
 #include <omp.h>
 
@@ -21,9 +28,10 @@
 #include "common/head.h"
 #include "core/backend.h"
 #include "core/error.h"
+#include "cpu/fp_mode.h"
 
 namespace rnnlab {
-
+namespace RNNLAB_KERNEL_ISA {
 namespace {
 
 // C (M x N) = alpha * op(A) op(B) + beta * C, row-major. Never throws (it also runs inside OpenMP
@@ -307,7 +315,8 @@ inline int forward_chunk(int B, int GH) {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(const ModelSpec &s, int threads) : s_(s), L_(make_layout(s)), threads_(threads) {}
+  CpuBackend(const ModelSpec &s, const CpuOptions &o)
+      : s_(s), L_(make_layout(s)), threads_(o.threads), flush_(o.denormals == RNNLAB_DENORMALS_FLUSH) {}
 
   rnnlab_backend kind() const override { return RNNLAB_BACKEND_CPU; }
   bool omega_grad_supported() const override { return true; }
@@ -339,6 +348,7 @@ class CpuBackend final : public Backend {
 
   void step(const float *p, const float *x, int T, float *y, bool record, const DiagSettings &ds) override {
     ThreadScope ts(threads_);
+    FlushDenormalsScope fz(flush_, threads_);
     const int B = B_, H = s_.H, I = s_.I, G = s_.gates();
     const size_t BH = static_cast<size_t>(B) * H;
     if (consumed_) {  // a new tape starts after a backward
@@ -411,6 +421,7 @@ class CpuBackend final : public Backend {
 
   void backward(const float *p, float *g, const TargetsView &tg, const DiagSettings &ds, PassStats *st) override {
     ThreadScope ts(threads_);
+    FlushDenormalsScope fz(flush_, threads_);
     const int n = n_, B = B_, H = s_.H, I = s_.I, G = s_.gates(), W = s_.out_width();
     const size_t BH = static_cast<size_t>(B) * H, GH = static_cast<size_t>(G) * H;
     Tape &tp = tape_;
@@ -558,6 +569,7 @@ class CpuBackend final : public Backend {
   }
 
   void jacobian(const float *p, int t, int b, float *J) const override {
+    FlushDenormalsScope fz(flush_, 1);  // single-threaded; double arithmetic, float results
     // Row i of J is J^T e_i: one backward step from dL/dh_t = e_i, done per unit in double.
     const int H = s_.H;
     const size_t BH = static_cast<size_t>(B_) * H, o = static_cast<size_t>(t) * BH + static_cast<size_t>(b) * H;
@@ -922,6 +934,7 @@ class CpuBackend final : public Backend {
   ModelSpec s_;
   Layout L_;
   int threads_;
+  bool flush_;
   int B_ = 0, n_ = 0, grad_steps_ = 0;
   bool consumed_ = false, tape_level_full_ = false;
   Tape tape_;
@@ -936,8 +949,9 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(const ModelSpec &spec, int threads) {
-  return std::make_unique<CpuBackend>(spec, threads);
+std::unique_ptr<Backend> make_cpu_backend_isa(const ModelSpec &spec, const CpuOptions &options) {
+  return std::make_unique<CpuBackend>(spec, options);
 }
 
+}  // namespace RNNLAB_KERNEL_ISA
 }  // namespace rnnlab

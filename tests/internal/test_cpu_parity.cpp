@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -219,6 +221,17 @@ void eval_mode(void **) {
 }  // namespace
 
 int main(void) {
+  // CTest runs this suite once per ISA level (tests/CMakeLists.txt: RNNLAB_CPU_ISA caps the level,
+  // RNNLAB_TEST_REQUIRE_ISA says which one this run is for). A level the processor lacks is a skip.
+  const rnnlab_cpu_isa best = rnnlab_cpu_isa_best();
+  if (const char *want = std::getenv("RNNLAB_TEST_REQUIRE_ISA")) {
+    if (std::strcmp(want, rnnlab_cpu_isa_name(best)) != 0) {
+      std::printf("SKIP: this run is for the %s kernels, but this processor's best level is %s\n", want,
+                  rnnlab_cpu_isa_name(best));
+      return 77;
+    }
+  }
+  std::printf("CPU backend kernels: %s\n", rnnlab_cpu_isa_name(best));
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(full_matrix),
       cmocka_unit_test(split_and_threads),
