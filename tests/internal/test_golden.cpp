@@ -1,4 +1,4 @@
-// rnnlab against PyTorch: every golden pass of shared/golden (PyTorch 1.13, float64) — outputs,
+// rnnlab against PyTorch: every golden pass of tests/golden (PyTorch, float64) — outputs,
 // hidden states, loss, every gradient (parameters, x, h0) and every diagnostic — in double through
 // the reference engine, and in float32 through the public C API on the reference backend.
 //

@@ -11,7 +11,7 @@
 
 namespace rnnlab_test {
 
-// One PyTorch float64 reference pass (shared/golden/README.md).
+// One PyTorch float64 reference pass (tests/golden/README.md).
 struct Golden {
   std::string header;  // the first comment line
   std::map<std::string, std::string> attrs;  // cell=gru head=last-softmax I=3 ... nonlinearity=relu
