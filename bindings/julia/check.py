@@ -453,6 +453,10 @@ def call_problems(src, wrappers, structs, enums, consts, aliases=("C", "LibRnnla
                                                                         "rnnlab_dataset", "rnnlab_npz"}
     known |= {"library_path", "library_candidates", "LAYOUTS", "FUNCTIONS"}
     problems = []
+    aliases = set(aliases)
+    for n in walk(src.tree.root_node):  # `const L = LibRnnlab` makes L another name for it
+        if n.type == "assignment" and src.text(n.children[-1]) in ("LibRnnlab", "RNNLab.LibRnnlab"):
+            aliases.add(src.text(n.children[0]))
     for n in walk(src.tree.root_node):
         if n.type != "field_expression":
             continue

@@ -246,7 +246,8 @@ class Calls(unittest.TestCase):
         for code, msg in (("C.rnnlab_step(y, m)", "rnnlab_step takes 7 arguments, called with 2"),
                           ("C.rnnlab_frobnicate(m)", "LibRnnlab has no rnnlab_frobnicate"),
                           ("x = C.RNNLAB_E_NOPE", "LibRnnlab has no RNNLAB_E_NOPE"),
-                          ("C.rnnlab_diag(1, 2)", "rnnlab_diag(...) takes all 11 fields")):
+                          ("C.rnnlab_diag(1, 2)", "rnnlab_diag(...) takes all 11 fields"),
+                          ("const L = LibRnnlab\nL.rnnlab_reset()", "rnnlab_reset takes 1 arguments, called with 0")):
             with self.subTest(code):
                 probs = self.problems(code)
                 self.assertTrue(any(msg in p for p in probs), probs)

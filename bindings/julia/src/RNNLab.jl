@@ -28,7 +28,7 @@ const C = LibRnnlab
 export Model, RNNLabError, forward, backward!, diagnostics, trace, traces, trace_names, update!,
        set_optimizer!, optimizer_state, zero_grad!, reset!, set_training!, set_diag_level!, hidden,
        input_grad, h0_grad, set_h0!, state_dict, load_state_dict!, save, load!, spectral, jacobian,
-       grad_norm_blocks, param_count, library_version
+       grad_norm_blocks, param_count, library_version, Dataset, batch
 
 # ---- errors -------------------------------------------------------------------------------------
 """
@@ -556,9 +556,12 @@ function _tensor_infos(m::Model)
     return infos
 end
 
-# Row-major rows × cols (C) -> Julia (rows, cols), or a vector when cols == 1.
-function _from_c(buf::AbstractVector{Float32}, rows::Integer, cols::Integer)
-    cols == 1 && return Vector{Float32}(buf)
+# Biases are vectors, weights matrices (also a weight_ih of one column, as in PyTorch).
+_is_bias(name::AbstractString) = occursin("bias", name)
+
+# Row-major rows × cols (C) -> Julia (rows, cols), or a vector for a bias.
+function _from_c(buf::AbstractVector{Float32}, name::AbstractString, rows::Integer, cols::Integer)
+    _is_bias(name) && return Vector{Float32}(buf)
     return permutedims(reshape(buf, Int(cols), Int(rows)))
 end
 
@@ -577,7 +580,8 @@ function state_dict(m::Model; grads::Bool = false)
     for info in _tensor_infos(m)
         lo = Int(info.offset) + 1
         hi = Int(info.offset + info.count)
-        d[unsafe_string(info.name)] = _from_c(view(flat, lo:hi), info.rows, info.cols)
+        name = unsafe_string(info.name)
+        d[name] = _from_c(view(flat, lo:hi), name, info.rows, info.cols)
     end
     return d
 end
@@ -600,11 +604,12 @@ function load_state_dict!(m::Model, d::AbstractDict; prefix::AbstractString = ""
         info = Ref{C.rnnlab_tensor_info}()
         check(C.rnnlab_tensor_info_by_name(info, m, key))
         rows, cols = Int(info[].rows), Int(info[].cols)
-        want = cols == 1 ? (rows,) : (rows, cols)
+        bias = _is_bias(unsafe_string(info[].name))
+        want = bias ? (rows,) : (rows, cols)
         size(v) == want || throw(DimensionMismatch("$key is $(size(v)), the model's is $want"))
         lo = Int(info[].offset) + 1
         # Julia (rows, cols) -> C row-major: the transpose, flattened column-major.
-        flat[lo:(lo + rows * cols - 1)] = cols == 1 ? vec(v) : vec(permutedims(v))
+        flat[lo:(lo + rows * cols - 1)] = bias ? vec(v) : vec(permutedims(v))
     end
     check(C.rnnlab_set_params(m, flat, length(flat)))
     return m
@@ -626,5 +631,77 @@ Loads a checkpoint into a model of the same shape (cell, sizes, head, bias mode,
 The file is checked completely first; on any error the model is untouched.
 """
 load!(m::Model, path::AbstractString) = (check(C.rnnlab_load(m, path)); m)
+
+# ---- data sets ----------------------------------------------------------------------------------
+"""
+    Dataset(images_path, labels_path; mode = :pixels, limit = 0, normalize = false, mean = 0, std = 1,
+            permute = false, permutation_seed = 0, num_classes = 10)
+
+An IDX image set (MNIST, Fashion-MNIST; plain or gzip files) loaded into memory by librnnlab, read
+as sequences: `:pixels` gives one step per pixel (T = 784, I = 1), `:rows` one step per image row.
+`batch(ds, indices)` returns `(x, labels)`: `x` is `(I, B, T)`, `labels` 1-based (`1:num_classes`).
+"""
+mutable struct Dataset
+    ptr::Ptr{C.rnnlab_dataset}
+    count::Int
+    steps::Int
+    input_size::Int
+
+    function Dataset(images_path::AbstractString, labels_path::AbstractString; mode = :pixels,
+                     limit::Integer = 0, normalize::Bool = false, mean::Real = 0, std::Real = 1,
+                     permute::Bool = false, permutation_seed::Integer = 0, num_classes::Integer = 10)
+        out = Ref{Ptr{C.rnnlab_dataset}}(C_NULL)
+        # The config holds raw char pointers: NUL-terminated Strings, kept alive through the call.
+        ip, lp = String(images_path), String(labels_path)
+        (Base.containsnul(ip) || Base.containsnul(lp)) && throw(ArgumentError("a path contains a NUL byte"))
+        GC.@preserve ip lp begin
+            cfg = C.rnnlab_dataset_config(;
+                format = C.RNNLAB_DATASET_IDX,
+                images_path = pointer(ip),
+                labels_path = pointer(lp),
+                num_classes = num_classes,
+                mode = _enum(C.rnnlab_dataset_mode, "RNNLAB_DATASET_", mode),
+                normalize = Int32(normalize),
+                mean = (Float32(mean), 0.0f0, 0.0f0),
+                std = (Float32(std), 1.0f0, 1.0f0),
+                permute = Int32(permute),
+                permutation_seed = permutation_seed,
+                limit = limit,
+            )
+            check(C.rnnlab_dataset_create(out, Ref(cfg)))
+        end
+        ds = new(out[], 0, 0, 0)
+        finalizer(close, ds)
+        info = Ref(C.rnnlab_dataset_info())
+        check(C.rnnlab_dataset_get_info(info, ds.ptr))
+        ds.count, ds.steps, ds.input_size = info[].count, info[].steps, info[].input_size
+        return ds
+    end
+end
+
+function Base.close(ds::Dataset)
+    if ds.ptr != C_NULL
+        C.rnnlab_dataset_destroy(ds.ptr)
+        ds.ptr = C_NULL
+    end
+    return nothing
+end
+
+Base.length(ds::Dataset) = ds.count
+
+"""
+    batch(ds, indices) -> (x::Array{Float32,3}, labels::Vector{Int})
+
+Examples `indices` (1-based) as one batch: `x` is `(I, B, T)`, labels are 1-based.
+"""
+function batch(ds::Dataset, indices::AbstractVector{<:Integer})
+    ds.ptr == C_NULL && throw(ArgumentError("the data set is closed"))
+    idx = Int32[i - 1 for i in indices]
+    B = length(idx)
+    x = Array{Float32,3}(undef, ds.input_size, B, ds.steps)
+    labels = Vector{Int32}(undef, B)
+    check(C.rnnlab_dataset_batch(x, length(x), labels, length(labels), ds.ptr, idx, length(idx)))
+    return x, Int.(labels) .+ 1
+end
 
 end # module RNNLab
