@@ -587,20 +587,19 @@ function state_dict(m::Model; grads::Bool = false)
 end
 
 """
-    load_state_dict!(m, d; prefix = "")
+    load_state_dict!(m, d)
 
 Sets parameters from a dict of name => array (PyTorch names; the "_l0" suffix and a module prefix
 are accepted as C accepts them: "rnn.weight_ih_l0", "fc.weight"); each array must have the
 tensor's shape. All or nothing: every array is checked before any parameter changes, and the C
 call that sets them refuses non-finite values and changed frozen entries without changing anything.
 """
-function load_state_dict!(m::Model, d::AbstractDict; prefix::AbstractString = "")
+function load_state_dict!(m::Model, d::AbstractDict)
     total, _ = param_count(m)
     flat = Vector{Float32}(undef, total)
     check(C.rnnlab_get_params(flat, length(flat), m))
     for (k, v) in d
         key = string(k)
-        startswith(key, prefix) || continue
         info = Ref{C.rnnlab_tensor_info}()
         check(C.rnnlab_tensor_info_by_name(info, m, key))
         rows, cols = Int(info[].rows), Int(info[].cols)
@@ -622,7 +621,7 @@ end
 Writes a checkpoint (configuration, parameters, optimiser state) atomically: `path` holds the old
 file or the new one, never a mix.
 """
-save(m::Model, path::AbstractString) = (check(C.rnnlab_save(m, path)); path)
+save(m::Model, path::AbstractString) = (check(C.rnnlab_save(m, String(path))); path)
 
 """
     load!(m, path)
@@ -630,7 +629,7 @@ save(m::Model, path::AbstractString) = (check(C.rnnlab_save(m, path)); path)
 Loads a checkpoint into a model of the same shape (cell, sizes, head, bias mode, frozen biases).
 The file is checked completely first; on any error the model is untouched.
 """
-load!(m::Model, path::AbstractString) = (check(C.rnnlab_load(m, path)); m)
+load!(m::Model, path::AbstractString) = (check(C.rnnlab_load(m, String(path))); m)
 
 # ---- data sets ----------------------------------------------------------------------------------
 """
@@ -673,7 +672,7 @@ mutable struct Dataset
         ds = new(out[], 0, 0, 0)
         finalizer(close, ds)
         info = Ref(C.rnnlab_dataset_info())
-        check(C.rnnlab_dataset_get_info(info, ds.ptr))
+        GC.@preserve ds check(C.rnnlab_dataset_get_info(info, ds.ptr))
         ds.count, ds.steps, ds.input_size = info[].count, info[].steps, info[].input_size
         return ds
     end
@@ -700,7 +699,9 @@ function batch(ds::Dataset, indices::AbstractVector{<:Integer})
     B = length(idx)
     x = Array{Float32,3}(undef, ds.input_size, B, ds.steps)
     labels = Vector{Int32}(undef, B)
-    check(C.rnnlab_dataset_batch(x, length(x), labels, length(labels), ds.ptr, idx, length(idx)))
+    GC.@preserve ds begin  # the finalizer must not free the set during the call
+        check(C.rnnlab_dataset_batch(x, length(x), labels, length(labels), ds.ptr, idx, length(idx)))
+    end
     return x, Int.(labels) .+ 1
 end
 
