@@ -33,6 +33,9 @@ DEFAULT_LIB = os.path.join(HERE, "src", "LibRnnlab.jl")
 C_TO_JULIA = {
     "void": ("Cvoid", 0), "char": ("Cchar", 1), "int": ("Cint", 4), "unsigned int": ("Cuint", 4),
     "float": ("Cfloat", 4), "double": ("Cdouble", 8), "size_t": ("Csize_t", 8),
+    "_Bool": ("Bool", 1), "bool": ("Bool", 1), "signed char": ("Int8", 1), "unsigned char": ("Cuchar", 1),
+    "short": ("Cshort", 2), "unsigned short": ("Cushort", 2), "long": ("Clong", 8), "unsigned long": ("Culong", 8),
+    "long long": ("Clonglong", 8), "unsigned long long": ("Culonglong", 8),
     "int8_t": ("Int8", 1), "uint8_t": ("UInt8", 1), "int16_t": ("Int16", 2), "uint16_t": ("UInt16", 2),
     "int32_t": ("Int32", 4), "uint32_t": ("UInt32", 4), "int64_t": ("Int64", 8), "uint64_t": ("UInt64", 8),
 }
@@ -266,6 +269,7 @@ class Expect:
         self.enums = {e[0] for e in api.enums}
         self.structs = {s[0] for s in api.structs}
         self.opaque = set(api.opaque)
+        self.typedefs = dict(api.typedefs)
 
     def julia(self, swig_type, role):
         parts = generate.split_type(swig_type)
@@ -278,7 +282,11 @@ class Expect:
     def _t(self, parts):
         h = parts[0]
         if h == "p":
+            if parts[1] == "void" or parts[1].startswith("f("):
+                return "Ptr{Cvoid}"  # void * and function pointers alike
             return "Ptr{%s}" % self._t(parts[1:])
+        if h in self.typedefs:
+            return self._t([p for p in generate.split_type(self.typedefs[h]) if not p.startswith("q(")])
         if h.startswith("a("):
             return "NTuple{%s,%s}" % (h[2:-1], self._t(parts[1:]))
         if h in C_TO_JULIA:

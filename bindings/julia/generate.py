@@ -13,6 +13,7 @@ program). Python standard library only; the output is byte-for-byte deterministi
 dates, no addresses from the XML).
 """
 import argparse
+import ast
 import difflib
 import os
 import re
@@ -33,6 +34,16 @@ SCALARS = {
     "float": ("Cfloat", 4, 4),
     "double": ("Cdouble", 8, 8),
     "size_t": ("Csize_t", 8, 8),
+    "_Bool": ("Bool", 1, 1),
+    "bool": ("Bool", 1, 1),
+    "signed char": ("Int8", 1, 1),
+    "unsigned char": ("Cuchar", 1, 1),
+    "short": ("Cshort", 2, 2),
+    "unsigned short": ("Cushort", 2, 2),
+    "long": ("Clong", 8, 8),
+    "unsigned long": ("Culong", 8, 8),
+    "long long": ("Clonglong", 8, 8),
+    "unsigned long long": ("Culonglong", 8, 8),
     "int8_t": ("Int8", 1, 1),
     "uint8_t": ("UInt8", 1, 1),
     "int16_t": ("Int16", 2, 2),
@@ -94,12 +105,43 @@ class Api:
         self.enums = []        # (name, [(item, int value)])
         self.structs = []      # (name, [(field, full swig type)])
         self.opaque = []       # names of incomplete struct typedefs (handles)
+        self.typedefs = {}     # other typedefs: name -> full swig type (e.g. a function pointer)
         self.functions = []    # (name, return swig type, [(param, swig type)])
+
+
+def eval_int(expr, env, what):
+    """A C integer constant expression (as SWIG gives it: '1 << 4', 'RNNLAB_A + 1', '(1u << 3)')."""
+    if expr is None:
+        raise GenError("%s: no value" % what)
+    py = re.sub(r"\b(0[xX][0-9a-fA-F]+|[0-9]+)[uUlL]+\b", r"\1", expr.strip())
+    try:
+        tree = ast.parse(py, mode="eval")
+    except SyntaxError:
+        raise GenError("%s: %r is not an integer expression" % (what, expr))
+    ops = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult: lambda x, y: x * y,
+           ast.LShift: lambda x, y: x << y, ast.RShift: lambda x, y: x >> y, ast.BitOr: lambda x, y: x | y,
+           ast.BitAnd: lambda x, y: x & y, ast.BitXor: lambda x, y: x ^ y}
+
+    def ev(n):
+        if isinstance(n, ast.Expression):
+            return ev(n.body)
+        if isinstance(n, ast.Constant) and type(n.value) is int:
+            return n.value
+        if isinstance(n, ast.Name) and n.id in env:
+            return env[n.id]
+        if isinstance(n, ast.BinOp) and type(n.op) in ops:
+            return ops[type(n.op)](ev(n.left), ev(n.right))
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, (ast.USub, ast.UAdd, ast.Invert)):
+            v = ev(n.operand)
+            return -v if isinstance(n.op, ast.USub) else (~v if isinstance(n.op, ast.Invert) else v)
+        raise GenError("%s: cannot evaluate %r" % (what, expr))
+    return ev(tree)
 
 
 def read_xml(xml_text):
     root = ET.fromstring(xml_text)
     api = Api()
+    known_ints = {}
 
     def visit(node, header):
         for c in node:
@@ -115,15 +157,21 @@ def read_xml(xml_text):
             a = attrs(c)
             if c.tag == "constant":
                 api.constants.append((a["name"], a["type"], a["value"], header))
+                if a["type"] in SCALARS and a["type"] not in ("float", "double"):
+                    try:
+                        known_ints[a["name"]] = eval_int(a["value"], known_ints, a["name"])
+                    except GenError:
+                        pass
             elif c.tag == "enum":
                 items = []
+                env = dict(known_ints)
                 for it in c.findall("enumitem"):
                     ia = attrs(it)
-                    v = ia.get("enumvalue")
-                    if v is None or not re.fullmatch(r"-?[0-9]+", v.strip()):
-                        raise GenError("enum %s: item %s has no plain integer value (%r)" %
-                                       (a.get("name"), ia.get("name"), v))
-                    items.append((ia["name"], int(v)))
+                    expr = ia.get("enumvalue") or ia.get("enumvalueex")
+                    v = eval_int(expr, env, "enum %s, item %s" % (a.get("name"), ia.get("name")))
+                    env[ia["name"]] = v
+                    items.append((ia["name"], v))
+                known_ints.update(env)
                 if not a.get("name"):
                     raise GenError("anonymous enum in %s: give it a name" % header)
                 api.enums.append((a["name"], items))
@@ -152,13 +200,15 @@ def read_xml(xml_text):
                     api.functions.append((a["name"], ret, ps))
                 elif kind == "typedef":
                     t = a.get("type", "")
-                    m = re.fullmatch(r"struct ([A-Za-z_][A-Za-z0-9_]*)", t)
-                    if m and m.group(1) == a.get("name"):
-                        if not any(s[0] == m.group(1) for s in api.structs):
-                            api.opaque.append(m.group(1))
-                    elif not re.fullmatch(r"(enum|struct) ([A-Za-z_][A-Za-z0-9_]*)", t) or \
-                            t.split()[1] != a.get("name"):
-                        raise GenError("typedef %s = %s is not supported" % (a.get("name"), t))
+                    m = re.fullmatch(r"(struct|enum) ([A-Za-z_][A-Za-z0-9_]*)", t)
+                    if m and m.group(2) == a.get("name") and not a.get("decl"):
+                        if m.group(1) == "struct" and not any(s[0] == m.group(2) for s in api.structs):
+                            api.opaque.append(m.group(2))
+                    elif m:
+                        raise GenError("typedef %s = %s: a typedef must keep the struct's or enum's name" %
+                                       (a.get("name"), t))
+                    else:
+                        api.typedefs[a["name"]] = (a.get("decl") or "") + t
                 else:
                     raise GenError("declaration %s of kind %s is not supported" % (a.get("name"), kind))
             else:
@@ -175,7 +225,7 @@ def split_type(t):
     """SWIG type string -> list of parts, e.g. 'p.q(const).float' -> ['p', 'q(const)', 'float']."""
     parts = []
     while True:
-        m = re.match(r"(p|q\([^)]*\)|a\([^)]*\))\.", t)
+        m = re.match(r"(p|q\([^)]*\)|a\([^)]*\)|f\((?:[^()]|\([^()]*\))*\))\.", t)
         if not m:
             parts.append(t)
             return parts
@@ -188,6 +238,7 @@ class Types:
         self.enums = {e[0] for e in api.enums}
         self.structs = {s[0]: s[1] for s in api.structs}
         self.opaque = set(api.opaque)
+        self.typedefs = dict(api.typedefs)
         self._layouts = {}
 
     def base(self, name):
@@ -208,9 +259,11 @@ class Types:
         head = parts[0]
         if head == "p":
             inner = parts[1:]
-            if inner == ["void"]:
-                return "Ptr{Cvoid}"
+            if inner == ["void"] or inner[0].startswith("f("):
+                return "Ptr{Cvoid}"  # void *, and function pointers
             return "Ptr{%s}" % self._julia(inner)
+        if head in self.typedefs and len(parts) == 1:
+            return self._julia([p for p in split_type(self.typedefs[head]) if not p.startswith("q(")])
         if head.startswith("a("):
             n = head[2:-1]
             if not n.isdigit():
@@ -224,6 +277,8 @@ class Types:
         """SWIG type -> its C spelling (for the docs in the generated file), built inside out:
         'p.q(const).p.q(const).char' -> 'const char *const *'."""
         parts = split_type(swig_type)
+        if any(p.startswith("f(") for p in parts):  # a function pointer: SWIG's spelling will do
+            return swig_type + (" " + name if name else "")
         s, arrays = parts[-1], ""
         for p in reversed(parts[:-1]):
             if p == "p":
@@ -245,6 +300,8 @@ class Types:
         head = parts[0]
         if head == "p":
             return POINTER_SIZE, POINTER_SIZE
+        if head in self.typedefs and len(parts) == 1:
+            return self._layout([p for p in split_type(self.typedefs[head]) if not p.startswith("q(")])
         if head.startswith("a("):
             size, align = self._layout(parts[1:])
             return size * int(head[2:-1]), align
@@ -377,22 +434,37 @@ def jl_name(n):
     return n + "_" if n in JULIA_RESERVED else n
 
 
-def constant_value(name, ctype, value, header_text):
-    """A #define constant; the literal's suffix in the header decides float vs double."""
+def julia_string(v):
+    out = []
+    for ch in v:
+        if ch in '\\"$':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 32 or ord(ch) == 127:
+            out.append("\\x%02x" % ord(ch))
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def constant_value(name, ctype, value, header_text, env):
+    """A #define constant. The literal's suffix in the header decides float vs double (SWIG reports
+    0.2f as double); integer expressions are evaluated (SWIG keeps their text)."""
+    if ctype in ("p.char", "p.q(const).char"):
+        return julia_string(value)
     m = re.search(r"^[ \t]*#[ \t]*define[ \t]+%s[ \t]+([^\n/]*)" % re.escape(name), header_text, re.M)
     raw = m.group(1).strip() if m else value
-    if re.fullmatch(r"[0-9]+[uU]", raw):
-        return "Cuint(%s)" % raw[:-1]
-    if re.fullmatch(r"-?[0-9]+", raw):
-        return "Cint(%s)" % raw
-    fm = C_FLOAT.fullmatch(raw)
-    if fm:
-        v = repr(float(fm.group(1)))
-        return ("Cfloat(%s)" if fm.group(2) else "Cdouble(%s)") % v
-    if ctype == "int" and re.fullmatch(r"[0-9*+\-() ]+", value):
-        # An integer expression of other constants, as SWIG expanded it.
-        return "Cint(%s)" % value
-    raise GenError("constant %s = %r: cannot translate" % (name, raw))
+    if ctype in ("float", "double"):
+        fm = C_FLOAT.fullmatch(raw) or C_FLOAT.fullmatch(value.strip())
+        if not fm:
+            raise GenError("constant %s = %r: not a floating-point literal" % (name, raw))
+        return ("Cfloat(%s)" if fm.group(2) or raw.rstrip().endswith(("f", "F")) else "Cdouble(%s)") % repr(float(fm.group(1)))
+    if ctype in SCALARS and ctype not in ("void", "float", "double"):
+        return "%s(%d)" % (SCALARS[ctype][0], eval_int(value, env, "constant " + name))
+    raise GenError("constant %s of type %s: cannot translate" % (name, ctype))
 
 
 def generate(api, header_texts, interface_rel):
@@ -421,8 +493,13 @@ def generate(api, header_texts, interface_rel):
 
     # constants
     w("# ---- constants (#define) ------------------------------------------------------------------")
+    env = {}
+    for name, items in api.enums:
+        env.update(items)
     for name, ctype, value, header in api.constants:
-        w("const %s = %s" % (name, constant_value(name, ctype, value, all_text)))
+        w("const %s = %s" % (name, constant_value(name, ctype, value, all_text, env)))
+        if ctype in SCALARS and ctype not in ("void", "float", "double"):
+            env[name] = eval_int(value, env, name)
     w("")
 
     # enums
@@ -439,6 +516,12 @@ def generate(api, header_texts, interface_rel):
     for name in api.opaque:
         w("mutable struct %s end" % name)
     w("")
+
+    if api.typedefs:
+        w("# ---- typedefs -------------------------------------------------------------------------------")
+        for name, t in api.typedefs.items():
+            w("const %s = %s" % (name, types.julia(t, "field")))
+        w("")
 
     # structs
     w("# ---- structs: field for field the C layout (see LAYOUTS); keyword constructors give the _INIT")
