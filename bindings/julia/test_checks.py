@@ -113,6 +113,12 @@ class Regenerate(unittest.TestCase):
             "default changed": lambda t: t.replace("RNNLAB_DIAG_OFF, 0.05f, 1e-20", "RNNLAB_DIAG_OFF, 0.1f, 1e-20"),
             "enum value added": lambda t: t.replace("RNNLAB_E_FROZEN = -17", "RNNLAB_E_FROZEN = -17,\n  RNNLAB_E_NEW = -18"),
             "version bumped": lambda t: t.replace("#define RNNLAB_VERSION_MINOR 2", "#define RNNLAB_VERSION_MINOR 3"),
+            "callback function": lambda t: t.replace(
+                "RNNLAB_API rnnlab_status rnnlab_zero_grad(rnnlab_model *model);",
+                "RNNLAB_API rnnlab_status rnnlab_zero_grad(rnnlab_model *model);\n"
+                "typedef void (*rnnlab_log_fn)(void *ctx, const char *msg);\n"
+                "#define RNNLAB_LOG_ALL (1u << 3)\n"
+                "RNNLAB_API rnnlab_status rnnlab_set_log(rnnlab_model *model, rnnlab_log_fn fn, void *ctx);"),
         }
         for what, edit in edits.items():
             with self.subTest(what):
