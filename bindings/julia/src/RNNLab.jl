@@ -359,6 +359,7 @@ end
 
 function set_h0!(m::Model, ::Nothing)
     check(C.rnnlab_set_h0(m, C_NULL, 0, Int32(0)))
+    m.batch = 0
     return m
 end
 
@@ -630,6 +631,23 @@ Loads a checkpoint into a model of the same shape (cell, sizes, head, bias mode,
 The file is checked completely first; on any error the model is untouched.
 """
 load!(m::Model, path::AbstractString) = (check(C.rnnlab_load(m, String(path))); m)
+
+"""
+    RNNLab.load(path; kwargs...) -> Model
+
+A new `Model(; kwargs...)` with the checkpoint at `path` loaded into it. The keywords give the shape
+(cell, sizes, head, bias mode, frozen biases: C reads the checkpoint only into a model of its
+shape) and may choose another backend or thread count. Not exported (`load` is a common name).
+"""
+function load(path::AbstractString; kwargs...)
+    m = Model(; kwargs...)
+    try
+        return load!(m, path)
+    catch
+        close(m)
+        rethrow()
+    end
+end
 
 # ---- data sets ----------------------------------------------------------------------------------
 """

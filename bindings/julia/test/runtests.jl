@@ -197,6 +197,9 @@ end
         @test state_dict(m) != sd
         load!(m, path)
         @test state_dict(m) == sd
+        m3 = RNNLab.load(path; input_size = 2, hidden_size = 5, seed = 99)
+        @test state_dict(m3) == sd
+        close(m3)
         @test_throws RNNLabError load!(m, joinpath(dir, "missing.ckpt"))
         other = Model(input_size = 3, hidden_size = 5)
         err = try
