@@ -47,4 +47,9 @@ if ! $py -c 'import numpy, matplotlib, pytest' 2>/dev/null; then
   echo "setup: pip installing numpy matplotlib pytest"
   $py -m pip install -q numpy matplotlib pytest
 fi
+# tree-sitter + its Julia grammar: the Julia binding's sources are parsed, not run (no Julia here).
+if ! $py -c 'import tree_sitter, tree_sitter_julia' 2>/dev/null; then
+  echo "setup: pip installing tree-sitter tree-sitter-julia"
+  $py -m pip install -q tree-sitter tree-sitter-julia
+fi
 echo "setup: done"
