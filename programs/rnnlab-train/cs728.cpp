@@ -566,8 +566,8 @@ void Trainer::setup() {
   const char *head = info_.head == RNNLAB_HEAD_EVERY_SOFTMAX ? "softmax at every step"
                      : info_.head == RNNLAB_HEAD_LAST_SOFTMAX ? "softmax at the last step"
                                                               : "linear output at the last step";
-  std::printf("rnnlab-train %s (CS728 drop-in): task %s (%d inputs, %d outputs, %s), %s, H=%lld, single bias\n",
-              rnnlab_version(), o_.task.c_str(), info_.input_size, info_.output_size, head, cell_desc.c_str(),
+  std::printf("rnnlab-train %s (CS728 drop-in, %s kernels): task %s (%d inputs, %d outputs, %s), %s, H=%lld, single bias\n",
+              rnnlab_version(), rnnlab_cpu_isa_name(rnnlab_cpu_isa_best()), o_.task.c_str(), info_.input_size, info_.output_size, head, cell_desc.c_str(),
               static_cast<long long>(o_.nhid));
   std::printf("SGD lr %g, clip %s%s, alpha %g; backend %s, training on %lld thread%s; validation %lld x %d "
               "sequences on %zu thread%s; diagnostics %s\n",

@@ -1074,8 +1074,10 @@ int run(const Options &o) {
 
   // ---- configuration, with the choices the paper leaves open said out loud -----------------------
   const Trainee &t0 = *ts[0];
-  std::printf("rnnlab-train %s: rnnlab %s, backend %s, %d thread%s%s\n", o.command.c_str(), rnnlab_version(),
-              rnnlab_backend_name(t0.cfg.backend), o.threads, o.threads == 1 ? "" : "s",
+  std::printf("rnnlab-train %s: rnnlab %s, backend %s%s, %d thread%s%s\n", o.command.c_str(), rnnlab_version(),
+              rnnlab_backend_name(t0.cfg.backend),
+              t0.cfg.backend == RNNLAB_BACKEND_CPU ? strf(" (%s kernels)", rnnlab_cpu_isa_name(t0.cfg.cpu_isa == RNNLAB_ISA_AUTO ? rnnlab_cpu_isa_best() : t0.cfg.cpu_isa)).c_str() : "",
+              o.threads, o.threads == 1 ? "" : "s",
               o.concurrent ? strf(": the two models train side by side, %d backend thread%s each", t0.cfg.threads,
                                   t0.cfg.threads == 1 ? "" : "s").c_str()
                            : (o.ablation ? ": the two models take turns" : ""));
