@@ -71,6 +71,13 @@ def main():
     rn.update(load_gb(os.path.join(d, "reference_p1.json")))
     scal = load_gb(os.path.join(d, "scaling.json"))
     torch = load_torch(os.path.join(d, "torch.jsonl"))
+    torch_deb = load_torch(os.path.join(d, "torch_debian.jsonl"))
+
+    def version(name):
+        path = os.path.join(d, name)
+        return open(path).read().strip() if os.path.exists(path) else "?"
+
+    tv, tdv = version("torch_version.txt"), version("torch_debian_version.txt")
     lines = []
     p = lines.append
     if os.path.exists(os.path.join(d, "machine.txt")):
@@ -103,19 +110,21 @@ def main():
                 rn.get(f"BM_{shape}/backend:0/cell:{ci}/level:{0 if shape == 'P3' else 2}/threads:1")
             if ref is not None:
                 p(f"| {shape} | {cname} | rnnlab reference backend | {fmt(ref)} | {fmt(ratio(ref, a1), 2)} | | |")
-        t1, t2 = torch.get((torch_key[shape], 1)), torch.get((torch_key[shape], 2))
-        if t1 is not None or t2 is not None:
-            p(f"| {shape} | GRU | PyTorch nn.GRU {what} | {fmt(t1)} | | {fmt(t2)} | |")
+        for tt, label in ((torch, f"PyTorch {tv} (PyPI)"), (torch_deb, f"PyTorch {tdv} (Debian)")):
+            t1, t2 = tt.get((torch_key[shape], 1)), tt.get((torch_key[shape], 2))
+            if t1 is not None or t2 is not None:
+                p(f"| {shape} | GRU | {label} nn.GRU {what} | {fmt(t1)} | | {fmt(t2)} | |")
     it1 = rn.get("BM_P2iter/backend:1/cell:0/level:0/threads:1")
     it2 = rn.get("BM_P2iter/backend:1/cell:0/level:0/threads:2")
     p(f"| P2 | GRU (PyTorch/cuDNN) | rnnlab whole iteration (fwd + bwd + clip + SGD) | {fmt(it1)} | | {fmt(it2)} | |")
-    tf1, tf2 = torch.get(("P2-full", 1)), torch.get(("P2-full", 2))
-    if tf1 is not None:
-        p(f"| P2 | GRU | PyTorch whole iteration (fwd + bwd + clip + SGD) | {fmt(tf1)} | | {fmt(tf2)} | |")
+    for tt, label in ((torch, f"PyTorch {tv} (PyPI)"), (torch_deb, f"PyTorch {tdv} (Debian)")):
+        tf1, tf2 = tt.get(("P2-full", 1)), tt.get(("P2-full", 2))
+        if tf1 is not None:
+            p(f"| P2 | GRU | {label} whole iteration (fwd + bwd + clip + SGD) | {fmt(tf1)} | | {fmt(tf2)} | |")
     p("")
     if torch:
-        p("Against PyTorch (PyTorch/cuDNN GRU; PyTorch at its best thread count): rnnlab at 2 threads, and "
-          "at its best thread count")
+        p(f"Against PyTorch {tv} from PyPI (PyTorch/cuDNN GRU; PyTorch at its best thread count): rnnlab at 2 "
+          "threads, and at its best thread count")
         p("")
         for shape, label in [("P1", "P1 (rnnlab full diagnostics)"), ("P2", "P2 fwd+bwd (rnnlab full diagnostics)"),
                              ("P3", "P3")]:
@@ -146,6 +155,14 @@ def main():
         for k in rows:
             T, B = re.findall(r":(\d+)", k)[:2]
             p(f"| {T} | {B} | {scal[k]:.0f} |")
+        by_b = {}
+        for k in rows:
+            T, B = (int(x) for x in re.findall(r":(\d+)", k)[:2])
+            by_b.setdefault(B, []).append(scal[k])
+        spread = ", ".join(f"B = {B}: {max(v) / min(v):.2f}" for B, v in sorted(by_b.items()) if len(v) > 1)
+        if spread:
+            p("")
+            p(f"Flatness in T (slowest / fastest µs per step over T, goal <= 1.15): {spread}")
     print("\n".join(lines))
 
 

@@ -12,7 +12,7 @@ BUILD=${BUILD_DIR:-build-bench}
 OUT=${OUT_DIR:-out/bench}
 mkdir -p "$OUT"
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DRNNLAB_BUILD_BENCH=ON -DRNNLAB_BUILD_TESTS=OFF >/dev/null
-cmake --build "$BUILD" -j2 --target rnnlab_bench rnnlab_bench_anchor >/dev/null
+cmake --build "$BUILD" -j2 --target rnnlab rnnlab_bench rnnlab_bench_anchor >/dev/null
 # Threads are benchmark arguments. OpenMP must not spin for long on this shared 2-core machine
 # (PASSIVE), but with no spin at all every fork/join of a per-step parallel region costs a futex
 # wake-up and a context switch (P1 at 2 threads: 381 ms without spin, 322 ms with it; P2 18 -> 4.9
@@ -21,8 +21,17 @@ cmake --build "$BUILD" -j2 --target rnnlab_bench rnnlab_bench_anchor >/dev/null
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=20000
 REPS=3
 [ "$QUICK" = 1 ] && REPS=1
+isa=$(python3 - "$BUILD" <<'PY'
+import ctypes, glob, sys
+lib = ctypes.CDLL(sorted(glob.glob(sys.argv[1] + "/lib/librnnlab.so*"))[0])
+lib.rnnlab_cpu_isa_name.restype = ctypes.c_char_p
+print(lib.rnnlab_cpu_isa_name(lib.rnnlab_cpu_isa_best()).decode())
+PY
+)
+flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|avx512f|avx512bw|avx512_bf16|amx_tile' | tr '\n' ' ')
 { date -u '+date: %Y-%m-%d %H:%M UTC'; echo "uptime: $(uptime)"; echo "cores: $(nproc --all)";
-  grep -m1 'model name' /proc/cpuinfo | sed 's/.*: /cpu: /'; } > "$OUT/machine.txt"
+  grep -m1 'model name' /proc/cpuinfo | sed 's/.*: /cpu: /'; echo "cpu features: ${flags% }";
+  echo "rnnlab CPU kernels: $isa${RNNLAB_CPU_ISA:+ (capped by RNNLAB_CPU_ISA=$RNNLAB_CPU_ISA)}"; } > "$OUT/machine.txt"
 cat "$OUT/machine.txt"
 
 gb() {  # gb BINARY OUTFILE FILTER [extra args]
@@ -48,14 +57,27 @@ echo "== P1 peak memory, rnnlab alone in its own process (CPU backend, full diag
   2> "$OUT/p1_mem.txt" >/dev/null || true
 grep -E 'Maximum resident' "$OUT/p1_mem.txt" | sed 's/^\s*//'
 
+# PyTorch: the current release from PyPI (the venv `scripts/setup.sh --bench` makes) is the anchor
+# the goals name; Debian's 1.13 (system Python) goes beside it when present.
+qflag=""
+[ "$QUICK" = 1 ] && qflag="--quick"
 : > "$OUT/torch.jsonl"
-if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-  echo "== PyTorch nn.GRU (system Python)"
-  qflag=""
-  [ "$QUICK" = 1 ] && qflag="--quick"
-  /usr/bin/python3 bench/torch_gru.py --threads 1,2 $qflag > "$OUT/torch.jsonl" 2>"$OUT/torch.log" || true
-  /usr/bin/time -v /usr/bin/python3 bench/torch_gru.py --p1-only --threads 1 > /dev/null 2> "$OUT/torch_p1_mem.txt" || true
+: > "$OUT/torch_debian.jsonl"
+rm -f "$OUT/torch_p1_mem.txt" "$OUT/torch_version.txt" "$OUT/torch_debian_version.txt"
+TORCH_PY=${RNNLAB_TORCH_VENV:-/opt/rnnlab-torch}/bin/python
+if [ -x "$TORCH_PY" ] && "$TORCH_PY" -c 'import torch' 2>/dev/null; then
+  "$TORCH_PY" -c 'import torch; print(torch.__version__)' > "$OUT/torch_version.txt"
+  echo "== PyTorch $(cat "$OUT/torch_version.txt") nn.GRU (PyPI, $TORCH_PY)"
+  "$TORCH_PY" bench/torch_gru.py --threads 1,2 $qflag > "$OUT/torch.jsonl" 2>"$OUT/torch.log" || true
+  /usr/bin/time -v "$TORCH_PY" bench/torch_gru.py --p1-only --threads 1 > /dev/null 2> "$OUT/torch_p1_mem.txt" || true
 else
-  echo "== PyTorch: 'import torch' fails for /usr/bin/python3 (bash scripts/setup.sh --bench installs it); column left out"
+  echo "== PyTorch (PyPI): no venv at $TORCH_PY (bash scripts/setup.sh --bench makes it); column left out"
+fi
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  /usr/bin/python3 -c 'import torch; print(torch.__version__)' > "$OUT/torch_debian_version.txt"
+  echo "== PyTorch $(cat "$OUT/torch_debian_version.txt") nn.GRU (Debian, /usr/bin/python3)"
+  /usr/bin/python3 bench/torch_gru.py --threads 1,2 $qflag > "$OUT/torch_debian.jsonl" 2>"$OUT/torch_debian.log" || true
+else
+  echo "== PyTorch (Debian): 'import torch' fails for /usr/bin/python3; its rows left out"
 fi
 python3 bench/report.py "$OUT" | tee "$OUT/table.md"

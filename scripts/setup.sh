@@ -2,7 +2,9 @@
 # Installs every system and Python package rnnlab needs to build, test and run its main job.
 # Idempotent: packages already present are left alone. Run as root (or with sudo available).
 #   scripts/setup.sh          build + test dependencies
-#   scripts/setup.sh --bench  also PyTorch (Debian python3-torch, system Python) for the benchmark anchor
+#   scripts/setup.sh --bench  also PyTorch for the benchmark anchors: the current release from PyPI in a venv
+#                             of its own (RNNLAB_TORCH_VENV, default /opt/rnnlab-torch; ~5.4 GB with its CUDA
+#                             libraries, run on the CPU) and Debian's python3-torch 1.13 (system Python)
 set -euo pipefail
 
 want_bench=0
@@ -51,5 +53,14 @@ fi
 if ! $py -c 'import tree_sitter, tree_sitter_julia' 2>/dev/null; then
   echo "setup: pip installing tree-sitter tree-sitter-julia"
   $py -m pip install -q tree-sitter tree-sitter-julia
+fi
+# --bench: current PyTorch from PyPI, in a venv so that it touches neither Python above.
+if [ "$want_bench" = 1 ]; then
+  venv=${RNNLAB_TORCH_VENV:-/opt/rnnlab-torch}
+  if ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
+    echo "setup: pip installing torch (PyPI, ~5.4 GB) into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q torch numpy
+  fi
 fi
 echo "setup: done"
