@@ -3,12 +3,14 @@
 # nothing beside it (no ../shared, no build tree), as a user's clone has.
 #
 #   tests/no_shared_check.sh [<repo-dir>] [-- <ctest arguments>]
+#   tests/no_shared_check.sh [<repo-dir>] --run '<command>'
 #
 # 1. checks that no CMake file, script or test of the repository reads ../shared;
 # 2. copies the repository's files (tracked plus untracked-but-not-ignored, so uncommitted work counts;
 #    build trees and other ignored paths stay behind) to <tmp>/clone, where <tmp>/shared does not exist;
 # 3. configures it (Release, -DRNNLAB_BUILD_BENCH=OFF -DRNNLAB_WITH_CUDA=OFF), builds it and runs ctest
-#    with the given arguments (default: the whole suite).
+#    with the given arguments (default: the whole suite); with --run, runs <command> in the copy instead
+#    (.ci/run: the README's `bash scripts/test.sh`, set-up included).
 # <repo-dir> (a git work tree) defaults to the repository holding this script. Environment: JOBS (default 2),
 # KEEP_TMP=1 keeps <tmp>; the CMAKE_*_COMPILER_LAUNCHER variables (ccache) pass through to cmake.
 set -euo pipefail
@@ -17,6 +19,11 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 if [ $# -gt 0 ] && [ "$1" != "--" ]; then
   repo=$(cd "$1" && pwd)
   shift
+fi
+run_cmd=""
+if [ "${1:-}" = "--run" ]; then
+  run_cmd=${2:?"--run needs a command"}
+  shift 2
 fi
 [ "${1:-}" = "--" ] && shift
 ctest_args=("$@")
@@ -57,6 +64,12 @@ fi
 echo "  $(find "$clone" -type f | wc -l) files copied; $tmp/shared does not exist"
 
 # Step 3.
+if [ -n "$run_cmd" ]; then
+  echo "+ (cd $clone && $run_cmd)"
+  (cd "$clone" && bash -c "$run_cmd")
+  echo "== no_shared_check: passed"
+  exit 0
+fi
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 run cmake -S "$clone" -B "$clone/build" -DCMAKE_BUILD_TYPE=Release -DRNNLAB_BUILD_BENCH=OFF -DRNNLAB_WITH_CUDA=OFF
 run cmake --build "$clone/build" -j"$JOBS"
