@@ -506,8 +506,7 @@ RNNLAB_API rnnlab_status rnnlab_loss(double *loss, int32_t *n_wrong, const rnnla
     std::vector<const float *> ys(T);
     for (int t = 0; t < T; ++t) ys[t] = m->last_y.data() + static_cast<size_t>(t) * B * O;
     int32_t wrong = 0;
-    *loss = head_loss<float>(m->spec.head, O, B, T, ys.data(), view.classes, view.values, nullptr, &wrong, err_abs,
-                             m->cfg.threads);
+    *loss = m->backend->loss(m->spec, B, T, ys.data(), view.classes, view.values, &wrong, err_abs, m->cfg.threads);
     if (n_wrong) *n_wrong = wrong;
     return RNNLAB_OK;
   });

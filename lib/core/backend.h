@@ -74,6 +74,11 @@ class Backend {
   // Whether backward honours DiagSettings::omega_grad (PassStats::omega_grad). When false, the core
   // declines the optimiser's alpha > 0 with UNSUPPORTED (core/optim.cpp).
   virtual bool omega_grad_supported() const { return false; }
+  // rnnlab_loss: the loss and wrong-sequence count of outputs ys[0..T) (each B x O) against
+  // classes or values (common/head.h's head_loss). The default runs the core's build of it; the CPU
+  // backend runs its own, compiled for its ISA level and under its floating-point mode.
+  virtual double loss(const ModelSpec &spec, int B, int T, const float *const *ys, const int32_t *classes,
+                      const float *values, int32_t *n_wrong, double err_abs, int threads) const;
 };
 
 // Factories; each returns null when that backend is not built in.

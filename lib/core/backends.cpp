@@ -2,7 +2,14 @@
 // RNNLAB_E_NO_DEVICE, or AUTO falls back to the reference backend).
 #include "core/backend.h"
 
+#include "common/head.h"
+
 namespace rnnlab {
+
+double Backend::loss(const ModelSpec &spec, int B, int T, const float *const *ys, const int32_t *classes,
+                     const float *values, int32_t *n_wrong, double err_abs, int threads) const {
+  return head_loss<float>(spec.head, spec.O, B, T, ys, classes, values, nullptr, n_wrong, err_abs, threads);
+}
 
 #ifndef RNNLAB_HAVE_ONEDNN
 std::unique_ptr<Backend> make_cpu_backend(const ModelSpec &, const CpuOptions &) { return nullptr; }

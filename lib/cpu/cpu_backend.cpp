@@ -568,6 +568,13 @@ class CpuBackend final : public Backend {
     consumed_ = true;
   }
 
+  double loss(const ModelSpec &spec, int B, int T, const float *const *ys, const int32_t *classes, const float *values,
+              int32_t *n_wrong, double err_abs, int threads) const override {
+    ThreadScope ts(threads);
+    FlushDenormalsScope fz(flush_, threads);
+    return head_loss<float>(spec.head, spec.O, B, T, ys, classes, values, nullptr, n_wrong, err_abs, threads);
+  }
+
   void jacobian(const float *p, int t, int b, float *J) const override {
     FlushDenormalsScope fz(flush_, 1);  // single-threaded; double arithmetic, float results
     // Row i of J is J^T e_i: one backward step from dL/dh_t = e_i, done per unit in double.
