@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/spec.h"
@@ -79,6 +80,10 @@ class Backend {
 // Factories; each returns null when that backend is not built in.
 std::unique_ptr<Backend> make_reference_backend(const ModelSpec &spec);
 std::unique_ptr<Backend> make_cpu_backend(const ModelSpec &spec, int threads);
+// CUDA: null when it is not built in or no device is usable; then *why (if not null) says which
+// (built without CUDA, no driver, no device). cuda_device_usable answers the same question alone.
+std::unique_ptr<Backend> make_cuda_backend(const ModelSpec &spec, std::string *why);
+bool cuda_device_usable(std::string *why);
 
 }  // namespace rnnlab
 
