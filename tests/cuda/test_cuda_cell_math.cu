@@ -89,7 +89,29 @@ int main() {
     eval_all<double>(in[4 * i], in[4 * i + 1], in[4 * i + 2], in[4 * i + 3], want.data() + static_cast<size_t>(i) * kOut);
     eval_all<float>(in[4 * i], in[4 * i + 1], in[4 * i + 2], in[4 * i + 3], host.data() + static_cast<size_t>(i) * kOut);
   }
-  int bad = compare("host (nvcc)", host, want);
+  // The double values themselves against the equations written out here independently (math.md:
+  // PyTorch's linear-before-reset GRU), so that a wrong equation in the header cannot pass unseen.
+  int eq_bad = 0;
+  for (int i = 0; i < n; ++i) {
+    const double a = in[4 * i], b = in[4 * i + 1], c = in[4 * i + 2], d = in[4 * i + 3];
+    const double r = 1.0 / (1.0 + std::exp(-a)), z = 1.0 / (1.0 + std::exp(-b)), nn = std::tanh(c + r * d);
+    const double hp = 0.3 * a, h = (1.0 - z) * nn + z * hp;
+    // Backward of that unit from dL/dh = d, with n and h_prev recomputed as eval_all feeds them.
+    const double hp2 = 0.5 * b, dn = d * (1.0 - z), dz = d * (hp2 - nn), da_n = dn * (1.0 - nn * nn);
+    const double expect[][2] = {{0, r}, {1, std::tanh(a)}, {4, a > 0 ? a : 0.0}, {8, r}, {9, z}, {10, nn}, {11, h},
+                                {13, dz * z * (1.0 - z)}, {14, da_n}, {15, da_n * r}, {16, d * z},
+                                {12, da_n * c * r * (1.0 - r)}};
+    for (const auto &e : expect) {
+      const double got = want[static_cast<size_t>(i) * kOut + static_cast<int>(e[0])];
+      if (!(std::fabs(got - e[1]) <= 1e-12 * (1.0 + std::fabs(e[1])))) {
+        if (eq_bad < 10) std::printf("FAIL equation: input %d value %d: header %.17g, written out %.17g\n", i,
+                                     static_cast<int>(e[0]), got, e[1]);
+        ++eq_bad;
+      }
+    }
+  }
+  std::printf("header equations against the written-out ones (double): %d mismatches\n", eq_bad);
+  int bad = compare("host (nvcc)", host, want) + eq_bad;
   std::printf("host side (nvcc-compiled cell_math.h): %d inputs x %d values, %d outside tolerance\n", n, kOut, bad);
 
   int devices = 0;
