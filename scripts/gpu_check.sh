@@ -15,6 +15,15 @@ REPS=${REPS:-5}
 export CUBLAS_WORKSPACE_CONFIG=:4096:8 OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 export PATH="$PATH:/usr/local/cuda/bin"
 
+# The build needs what scripts/setup.sh installs; a bare GPU machine without network may lack some.
+missing=""
+for m in libzip lapacke cmocka zlib; do pkg-config --exists "$m" 2>/dev/null || missing="$missing $m"; done
+command -v nvcc >/dev/null || missing="$missing nvcc"
+if [ -n "$missing" ]; then
+  echo "gpu_check: missing build prerequisites:$missing (run scripts/setup.sh where there is network)"
+  exit 2
+fi
+
 echo "=== GPU ==="
 nvidia-smi -L || echo "nvidia-smi failed (the tests below say whether a device is usable)"
 start=$(date +%s)
