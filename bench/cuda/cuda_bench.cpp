@@ -98,7 +98,11 @@ double cudnn_gru_ms(const Shape &s, int reps) {
   DN(cudnnCreate(&h));
   cudnnDropoutDescriptor_t drop;
   DN(cudnnCreateDropoutDescriptor(&drop));
-  DN(cudnnSetDropoutDescriptor(drop, h, 0.0f, nullptr, 0, 0));
+  size_t drop_bytes = 0;
+  DN(cudnnDropoutGetStatesSize(h, &drop_bytes));
+  void *drop_states = nullptr;
+  CU(cudaMalloc(&drop_states, drop_bytes));
+  DN(cudnnSetDropoutDescriptor(drop, h, 0.0f, drop_states, drop_bytes, 0));
   cudnnRNNDescriptor_t rnn;
   DN(cudnnCreateRNNDescriptor(&rnn));
   // FMA math (no TF32) and double bias: the settings that keep parity with rnnlab (spec/cuda.md).
@@ -170,7 +174,7 @@ double cudnn_gru_ms(const Shape &s, int reps) {
   const double ms = median_ms(reps, once);
   for (void *p : {static_cast<void *>(x), static_cast<void *>(dx), static_cast<void *>(y), static_cast<void *>(dy),
                   static_cast<void *>(hx), static_cast<void *>(hy), static_cast<void *>(dhx), static_cast<void *>(w),
-                  static_cast<void *>(dw), ws, rs, static_cast<void *>(dlen)})
+                  static_cast<void *>(dw), ws, rs, static_cast<void *>(dlen), drop_states})
     cudaFree(p);
   cudnnDestroyTensorDescriptor(hd);
   cudnnDestroyRNNDataDescriptor(xd);
