@@ -62,6 +62,8 @@ rnnlab_model *make(const Shape &s, rnnlab_diag_level lvl) {
     std::fprintf(stderr, "cuda_bench: rnnlab_create: %s\n", rnnlab_last_error());
     std::exit(1);
   }
+  const rnnlab_optimizer_config oc = RNNLAB_OPTIMIZER_CONFIG_INIT;  // rnnlab_update needs one
+  RL(rnnlab_set_optimizer(m, &oc));
   return m;
 }
 
