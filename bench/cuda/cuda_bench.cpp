@@ -239,6 +239,8 @@ int main(int argc, char **argv) {
     std::printf("| P1 | rnnlab CUDA fwd+bwd, diag %s | %.2f | %.2f |\n", lname[lvl], ms, ms / anchor);
     rnnlab_destroy(m);
   }
+  const double anchor2 = cudnn_gru_ms(p2, reps * 4);
+  std::printf("| P2 | cuDNN GRU fwd+bwd (direct; no head, loss or update) | %.2f | |\n", anchor2);
   {
     rnnlab_model *m = make(p2, RNNLAB_DIAG_FULL);
     Batch b = batch(p2);
