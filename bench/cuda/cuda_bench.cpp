@@ -239,6 +239,17 @@ int main(int argc, char **argv) {
     std::printf("| P1 | rnnlab CUDA fwd+bwd, diag %s | %.2f | %.2f |\n", lname[lvl], ms, ms / anchor);
     rnnlab_destroy(m);
   }
+  {
+    // The backend's opt-in cuDNN recurrence (diag level off), read when a model is created.
+    setenv("RNNLAB_CUDA_CUDNN", "1", 1);
+    rnnlab_model *m = make(p1, RNNLAB_DIAG_OFF);
+    unsetenv("RNNLAB_CUDA_CUDNN");
+    Batch b = batch(p1);
+    pass(m, p1, b, false);
+    const double ms = median_ms(reps, [&] { pass(m, p1, b, false); });
+    std::printf("| P1 | rnnlab CUDA fwd+bwd, diag off, RNNLAB_CUDA_CUDNN=1 | %.2f | %.2f |\n", ms, ms / anchor);
+    rnnlab_destroy(m);
+  }
   const double anchor2 = cudnn_gru_ms(p2, reps * 4);
   std::printf("| P2 | cuDNN GRU fwd+bwd (direct; no head, loss or update) | %.2f | |\n", anchor2);
   {

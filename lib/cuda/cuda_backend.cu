@@ -21,9 +21,11 @@
 // brought back to the caller, so losses agree with the CPU backend's bit for bit given the same y.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <cudnn.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -54,6 +56,12 @@ void blas_check(cublasStatus_t s, const char *what) {
 }
 
 void launch_check(const char *what) { cuda_check(cudaGetLastError(), what); }
+
+void dnn_check(cudnnStatus_t s, const char *what) {
+  if (s == CUDNN_STATUS_SUCCESS) return;
+  if (s == CUDNN_STATUS_ALLOC_FAILED) raise(RNNLAB_E_NO_MEMORY, "cuDNN: out of memory in %s", what);
+  raise(RNNLAB_E_INTERNAL, "cuDNN: %s failed: %s", what, cudnnGetErrorString(s));
+}
 
 // ---- device buffers -------------------------------------------------------------------------------
 // A device array that only grows. Growth is geometric (streaming T = 1 calls stay amortised) and keeps
@@ -324,6 +332,18 @@ __global__ void k_prev_norm(int H, int GH, const float *dprev, double *pn2, cons
   for (int j = threadIdx.x; j < H; j += kThreads) gs[o + j] = coef * dgh[static_cast<size_t>(b) * GH + j];
 }
 
+// Non-finite entries of v, as kNfBlocks partial counts (each block its own slot; the host adds them).
+constexpr int kNfBlocks = 64;
+__global__ void k_count_nonfinite(const float *v, int64_t n, double *part) {
+  __shared__ double sh[kThreads];
+  double c = 0;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(kThreads) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(kNfBlocks) * kThreads)
+    c += nonfinite_d(v[i]);
+  c = block_sum(c, sh);
+  if (threadIdx.x == 0) part[blockIdx.x] = c;
+}
+
 int blocks_for(int64_t n) { return static_cast<int>((n + 255) / 256); }
 
 constexpr int kChunk = 64;  // steps per input-projection GEMM (forward) and weight-gradient GEMM (backward)
@@ -344,6 +364,32 @@ struct Context {
   }
 };
 
+// cuDNN's fused recurrence (opt-in: RNNLAB_CUDA_CUDNN=1 in the environment), for the cells it has:
+// the LBR GRU and the tanh / relu RNNs. Both biases are passed (a held b_hh keeps its held value; the
+// core zeroes held gradients), FP32 FMA math (no TF32), a dropout descriptor with p = 0.
+struct CudnnRnn {
+  cudnnHandle_t h = nullptr;
+  cudnnDropoutDescriptor_t drop = nullptr;
+  cudnnRNNDescriptor_t rnn = nullptr;
+  cudnnRNNDataDescriptor_t xd = nullptr, yd = nullptr;
+  cudnnTensorDescriptor_t hd = nullptr, md = nullptr, bd = nullptr;
+  DevVec<char> drop_states, ws, rs, w, dw;
+  DevVec<int32_t> lens;
+  size_t wsize = 0, work = 0, reserve = 0;
+  int T = -1, B = -1;
+  bool w_valid = false;
+  ~CudnnRnn() {
+    if (xd) cudnnDestroyRNNDataDescriptor(xd);
+    if (yd) cudnnDestroyRNNDataDescriptor(yd);
+    if (hd) cudnnDestroyTensorDescriptor(hd);
+    if (md) cudnnDestroyTensorDescriptor(md);
+    if (bd) cudnnDestroyTensorDescriptor(bd);
+    if (rnn) cudnnDestroyRNNDescriptor(rnn);
+    if (drop) cudnnDestroyDropoutDescriptor(drop);
+    if (h) cudnnDestroy(h);
+  }
+};
+
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(const ModelSpec &s) : s_(s), L_(make_layout(s)) {
@@ -352,6 +398,9 @@ class CudaBackend final : public Backend {
     blas_check(cublasSetStream(ctx_.blas, ctx_.stream), "cublasSetStream");
     // FP32 arithmetic in every GEMM (no TF32), as on the CPU: the parity tolerances assume it.
     blas_check(cublasSetMathMode(ctx_.blas, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
+    const char *e = std::getenv("RNNLAB_CUDA_CUDNN");
+    const bool has = s.cell == RNNLAB_CELL_GRU || s.cell == RNNLAB_CELL_RNN_TANH || s.cell == RNNLAB_CELL_RNN_RELU;
+    cudnn_on_ = has && e && e[0] == '1' && e[1] == '\0';
   }
 
   rnnlab_backend kind() const override { return RNNLAB_BACKEND_CUDA; }
@@ -367,6 +416,7 @@ class CudaBackend final : public Backend {
     B_ = B;
     n_ = 0;
     consumed_ = false;
+    tape_cudnn_ = false;
     grad_steps_ = 0;
   }
 
@@ -374,6 +424,7 @@ class CudaBackend final : public Backend {
   void clear_tape() override {
     n_ = 0;
     consumed_ = false;
+    tape_cudnn_ = false;
   }
   int batch() const override { return B_; }
   void hidden(float *h) const override {
@@ -427,12 +478,23 @@ class CudaBackend final : public Backend {
     bias_.grow(GH, s);
     grow_host(param_image_, L_.total);
     grow_host(bias_host_, GH);
+    // cuDNN runs a whole tape recorded by one call at level off; anything else runs rnnlab's kernels
+    // (a tape cuDNN recorded is first re-run by them: materialize()).
+    const bool use_dnn = cudnn_on_ && record && base == 0 && ds.level == RNNLAB_DIAG_OFF;
+    if (use_dnn) {
+      snap_.grow(L_.total, s);
+      snap_bias_.grow(GH, s);
+      dnn_nf_.grow(kNfBlocks, s);
+    }
     upload_params(p);
+    if (use_dnn) cudnn_setup(T, B);
+    if (record && base > 0 && tape_cudnn_) materialize(base);
 
     if (consumed_) {  // a new tape starts after a backward
       n_ = 0;
       consumed_ = false;
     }
+    if (record) tape_cudnn_ = false;
     const float *dp = params_.data();
     const float thr = static_cast<float>(ds.sat_thresh);
     // Slot 0 of this call's h range is the current hidden state (an eval call in between may have
@@ -440,6 +502,21 @@ class CudaBackend final : public Backend {
     float *hs_base = record ? tp_h_.data() + static_cast<size_t>(base) * BH : ev_h_.data();
     copy_d2d(hs_base, h_.data(), BH);
     if (record) upload(tp_x_.data() + static_cast<size_t>(base) * B * I, x, static_cast<size_t>(T) * B * I);
+    if (use_dnn) {
+      // The parameters of this tape, for materialize(); then cuDNN's forward straight into the tape's
+      // h slots. A non-finite h (the gates are then finite too) hands the tape to rnnlab's kernels,
+      // which count non-finite values per step as diagnostics.md says.
+      copy_d2d(snap_.data(), dp, L_.total);
+      copy_d2d(snap_bias_.data(), bias_.data(), GH);
+      cudnn_load_weights(dp);
+      dnn_check(cudnnRNNForward(dnn_.h, dnn_.rnn, CUDNN_FWD_MODE_TRAINING, dnn_.lens.data(), dnn_.xd, tp_x_.data(),
+                                dnn_.yd, tp_h_.data() + BH, dnn_.hd, tp_h_.data(), h_.data(), dnn_.hd, nullptr,
+                                nullptr, dnn_.wsize, dnn_.w.data(), dnn_.work, dnn_.ws.data(), dnn_.reserve,
+                                dnn_.rs.data()),
+                "cudnnRNNForward");
+      tape_cudnn_ = true;
+      if (count_nonfinite(tp_h_.data() + BH, static_cast<int64_t>(T) * BH) > 0) materialize(T);
+    }
 
     for (int c0 = 0; c0 < T; c0 += fchunk) {
       const int cn = std::min(fchunk, T - c0);
@@ -455,9 +532,11 @@ class CudaBackend final : public Backend {
         if (c0 > 0) copy_d2d(hc, hc + static_cast<size_t>(fchunk) * BH, BH);
       }
       // gx = x W_ih^T + bias for cn steps at once.
-      bias_rows(gx_.data(), bias_.data(), static_cast<int64_t>(cn) * B, static_cast<int>(GH), static_cast<int>(GH));
-      gemm(false, true, static_cast<int64_t>(cn) * B, GH, I, 1.0f, xc, I, dp + L_.w_ih, I, 1.0f, gx_.data(), GH);
-      for (int k = 0; k < cn; ++k) {
+      if (!use_dnn) {
+        bias_rows(gx_.data(), bias_.data(), static_cast<int64_t>(cn) * B, static_cast<int>(GH), static_cast<int>(GH));
+        gemm(false, true, static_cast<int64_t>(cn) * B, GH, I, 1.0f, xc, I, dp + L_.w_ih, I, 1.0f, gx_.data(), GH);
+      }
+      for (int k = 0; k < cn && !use_dnn; ++k) {
         const size_t t = static_cast<size_t>(base) + c0 + k;
         const float *hp = hc + static_cast<size_t>(k) * BH;
         float *hnew = hc + static_cast<size_t>(k + 1) * BH;
@@ -531,8 +610,14 @@ class CudaBackend final : public Backend {
     grow_host(dh0_host_, BH);
     if (tape_level_full_) grow_host(fwd_host_, static_cast<size_t>(n) * B * kNumFwd);
     if (want_og) grow_host(og_host_, static_cast<size_t>(H) * H);
+    if (tape_cudnn_) {
+      dhx_.grow(BH, s);
+      if (s_.has_head() && !every) dyy_.grow(static_cast<size_t>(n) * BH, s);
+    }
     upload_params(p);
     if (ones_fresh) fill(ones_.data(), static_cast<int64_t>(ones_.capacity()), 1.0f);
+    // cuDNN hides the gates and dL/dh_t: diagnostics beyond level off need rnnlab's kernels.
+    if (tape_cudnn_ && (ds.level > RNNLAB_DIAG_OFF || ds.omega_grad)) materialize(n);
 
     // dL/dy of every step, on the host from the tape's outputs (common/head.h).
     double loss = std::numeric_limits<double>::quiet_NaN();
@@ -551,29 +636,22 @@ class CudaBackend final : public Backend {
     }
     int64_t nonfinite = (!tg.dy && !std::isfinite(loss)) ? 1 : 0;
     upload(dy_.data(), dyh, static_cast<size_t>(n) * B * W);
-    cuda_check(cudaMemsetAsync(grads_.data(), 0, L_.total * sizeof(float), s), "cudaMemset");
     if (want_og) cuda_check(cudaMemsetAsync(og_.data(), 0, static_cast<size_t>(H) * H * sizeof(float), s), "cudaMemset");
 
     const float *dp = params_.data();
     float *dg = grads_.data();
-    const float *hs = tp_h_.data() + BH;  // h_1 .. h_n
-    cuda_check(cudaMemsetAsync(dnext_.data(), 0, BH * sizeof(float), s), "cudaMemset");
-    if (s_.has_head()) {
-      const int t0 = every ? 0 : n - 1;
-      const int64_t rows = static_cast<int64_t>(n - t0) * B;
-      const float *dyr = dy_.data() + static_cast<size_t>(t0) * B * W;
-      gemm(true, false, s_.O, H, rows, 1.0f, dyr, W, hs + static_cast<size_t>(t0) * BH, H, 1.0f, dg + L_.head_w, H);
-      gemm(true, false, s_.O, 1, rows, 1.0f, dyr, W, ones_.data(), 1, 1.0f, dg + L_.head_b, 1);
-      if (every)
-        gemm(false, false, static_cast<int64_t>(n) * B, H, s_.O, 1.0f, dy_.data(), W, dp + L_.head_w, H, 0.0f,
-             dhead_.data(), H);
-      else  // the last step's head gradient starts the recurrence
-        gemm(false, false, B, H, s_.O, 1.0f, dyr, W, dp + L_.head_w, H, 0.0f, dnext_.data(), H);
+    head_backward(n, every);
+    // A tape cuDNN recorded goes back through cuDNN, unless something is not finite: then rnnlab's
+    // kernels redo it and count (diagnostics.md).
+    if (tape_cudnn_ && !(std::isfinite(loss) || tg.dy) ) materialize(n);
+    if (tape_cudnn_ && !cudnn_backward(n, every)) {
+      materialize(n);
+      head_backward(n, every);
     }
-
+    const bool own = !tape_cudnn_;
     const float *w_hh = dp + L_.w_hh, *w_ih = dp + L_.w_ih;
     float *dnext = dnext_.data();
-    for (int c1 = n; c1 > 0; c1 -= kChunk) {
+    for (int c1 = own ? n : 0; c1 > 0; c1 -= kChunk) {
       const int c0 = std::max(0, c1 - kChunk), cn = c1 - c0;
       for (int t = c1 - 1; t >= c0; --t) {
         float *dgx = dgx_.data() + static_cast<size_t>(t - c0) * B * GH;
@@ -655,6 +733,9 @@ class CudaBackend final : public Backend {
   }
 
   void jacobian(const float *p, int t, int b, float *J) const override {
+    // A tape cuDNN recorded has no gates yet: rnnlab's kernels re-run it first (its values do not
+    // change what any call reports; only the tape's form).
+    if (tape_cudnn_) const_cast<CudaBackend *>(this)->materialize(n_);
     // Row i of J is J^T e_i: one backward step from dL/dh_t = e_i, done per unit in double on the
     // host from the recorded rows of (t, b), as the CPU backend does.
     const int H = s_.H;
@@ -743,11 +824,192 @@ class CudaBackend final : public Backend {
                "cublasSgemm");
   }
 
+  // Zeroes the device gradients and dL/dh_n, then the head: dW_y, db_y, and what it sends into each h_t
+  // (every step: dhead_; last step only: the start of the recurrence, dnext_).
+  void head_backward(int n, bool every) {
+    const int B = B_, H = s_.H, W = s_.out_width();
+    const size_t BH = static_cast<size_t>(B) * H;
+    cuda_check(cudaMemsetAsync(grads_.data(), 0, L_.total * sizeof(float), st()), "cudaMemset");
+    cuda_check(cudaMemsetAsync(dnext_.data(), 0, BH * sizeof(float), st()), "cudaMemset");
+    if (!s_.has_head()) return;
+    const float *dp = params_.data(), *hs = tp_h_.data() + BH;  // h_1 .. h_n
+    float *dg = grads_.data();
+    const int t0 = every ? 0 : n - 1;
+    const int64_t rows = static_cast<int64_t>(n - t0) * B;
+    const float *dyr = dy_.data() + static_cast<size_t>(t0) * B * W;
+    gemm(true, false, s_.O, H, rows, 1.0f, dyr, W, hs + static_cast<size_t>(t0) * BH, H, 1.0f, dg + L_.head_w, H);
+    gemm(true, false, s_.O, 1, rows, 1.0f, dyr, W, ones_.data(), 1, 1.0f, dg + L_.head_b, 1);
+    if (every)
+      gemm(false, false, static_cast<int64_t>(n) * B, H, s_.O, 1.0f, dy_.data(), W, dp + L_.head_w, H, 0.0f,
+           dhead_.data(), H);
+    else
+      gemm(false, false, B, H, s_.O, 1.0f, dyr, W, dp + L_.head_w, H, 0.0f, dnext_.data(), H);
+  }
+
+  // Non-finite entries among n floats at v (synchronises).
+  int64_t count_nonfinite(const float *v, int64_t n) {
+    k_count_nonfinite<<<kNfBlocks, kThreads, 0, st()>>>(v, n, dnn_nf_.data());
+    launch_check("k_count_nonfinite");
+    double part[kNfBlocks];
+    download(part, dnn_nf_.data(), kNfBlocks);
+    sync();
+    double c = 0;
+    for (double v2 : part) c += v2;
+    return static_cast<int64_t>(c);
+  }
+
+  // cuDNN's descriptors for this model (once) and for T steps of B sequences (when they change).
+  void cudnn_setup(int T, int B) {
+    CudnnRnn &d = dnn_;
+    cudaStream_t s = st();
+    const int H = s_.H, I = s_.I;
+    if (!d.h) {
+      dnn_check(cudnnCreate(&d.h), "cudnnCreate");
+      dnn_check(cudnnSetStream(d.h, s), "cudnnSetStream");
+      dnn_check(cudnnCreateDropoutDescriptor(&d.drop), "cudnnCreateDropoutDescriptor");
+      size_t states = 0;
+      dnn_check(cudnnDropoutGetStatesSize(d.h, &states), "cudnnDropoutGetStatesSize");
+      d.drop_states.grow(std::max<size_t>(states, 1), s);
+      dnn_check(cudnnSetDropoutDescriptor(d.drop, d.h, 0.0f, d.drop_states.data(), states, 0), "cudnnSetDropoutDescriptor");
+      dnn_check(cudnnCreateRNNDescriptor(&d.rnn), "cudnnCreateRNNDescriptor");
+      const cudnnRNNMode_t mode = s_.is_gru() ? CUDNN_GRU : (s_.cell == RNNLAB_CELL_RNN_RELU ? CUDNN_RNN_RELU : CUDNN_RNN_TANH);
+      dnn_check(cudnnSetRNNDescriptor_v8(d.rnn, CUDNN_RNN_ALGO_STANDARD, mode, CUDNN_RNN_DOUBLE_BIAS, CUDNN_UNIDIRECTIONAL,
+                                         CUDNN_LINEAR_INPUT, CUDNN_DATA_FLOAT, CUDNN_DATA_FLOAT, CUDNN_FMA_MATH, I, H, H, 1,
+                                         d.drop, CUDNN_RNN_PADDED_IO_DISABLED),
+                "cudnnSetRNNDescriptor_v8");
+      dnn_check(cudnnCreateRNNDataDescriptor(&d.xd), "cudnnCreateRNNDataDescriptor");
+      dnn_check(cudnnCreateRNNDataDescriptor(&d.yd), "cudnnCreateRNNDataDescriptor");
+      dnn_check(cudnnCreateTensorDescriptor(&d.hd), "cudnnCreateTensorDescriptor");
+      dnn_check(cudnnCreateTensorDescriptor(&d.md), "cudnnCreateTensorDescriptor");
+      dnn_check(cudnnCreateTensorDescriptor(&d.bd), "cudnnCreateTensorDescriptor");
+      dnn_check(cudnnGetRNNWeightSpaceSize(d.h, d.rnn, &d.wsize), "cudnnGetRNNWeightSpaceSize");
+      d.w.grow(d.wsize, s);
+      d.dw.grow(d.wsize, s);
+      d.w_valid = false;
+    }
+    if (T == d.T && B == d.B) return;
+    d.T = d.B = -1;  // until everything below succeeded
+    std::vector<int> lens(static_cast<size_t>(B), T);
+    dnn_check(cudnnSetRNNDataDescriptor(d.xd, CUDNN_DATA_FLOAT, CUDNN_RNN_DATA_LAYOUT_SEQ_MAJOR_UNPACKED, T, B, I,
+                                        lens.data(), nullptr),
+              "cudnnSetRNNDataDescriptor");
+    dnn_check(cudnnSetRNNDataDescriptor(d.yd, CUDNN_DATA_FLOAT, CUDNN_RNN_DATA_LAYOUT_SEQ_MAJOR_UNPACKED, T, B, H,
+                                        lens.data(), nullptr),
+              "cudnnSetRNNDataDescriptor");
+    const int dims[3] = {1, B, H}, strides[3] = {B * H, H, 1};
+    dnn_check(cudnnSetTensorNdDescriptor(d.hd, CUDNN_DATA_FLOAT, 3, dims, strides), "cudnnSetTensorNdDescriptor");
+    dnn_check(cudnnGetRNNTempSpaceSizes(d.h, d.rnn, CUDNN_FWD_MODE_TRAINING, d.xd, &d.work, &d.reserve),
+              "cudnnGetRNNTempSpaceSizes");
+    d.ws.grow(std::max<size_t>(d.work, 1), s);
+    d.rs.grow(std::max<size_t>(d.reserve, 1), s);
+    d.lens.grow(static_cast<size_t>(B), s);
+    cuda_check(cudaMemcpyAsync(d.lens.data(), lens.data(), static_cast<size_t>(B) * sizeof(int32_t),
+                               cudaMemcpyHostToDevice, s),
+               "cudaMemcpy (sequence lengths)");
+    sync();
+    d.T = T;
+    d.B = B;
+  }
+
+  // The linear layers of cuDNN's weight space (GRU: 0-2 input side r, z, n, 3-5 hidden side; RNN:
+  // 0 input, 1 hidden), each matrix and bias one block of rnnlab's layout.
+  template <class F>
+  void cudnn_blocks(void *space, F &&f) {
+    const int H = s_.H, I = s_.I, G = s_.gates();
+    for (int id = 0; id < 2 * G; ++id) {
+      const bool hid = id >= G;
+      const int g = hid ? id - G : id;
+      void *m = nullptr, *b = nullptr;
+      dnn_check(cudnnGetRNNWeightParams(dnn_.h, dnn_.rnn, 0, dnn_.wsize, space, id, dnn_.md, &m, dnn_.bd, &b),
+                "cudnnGetRNNWeightParams");
+      const size_t k = hid ? H : I;
+      f(static_cast<float *>(m), (hid ? L_.w_hh : L_.w_ih) + static_cast<size_t>(g) * H * k, static_cast<size_t>(H) * k);
+      f(static_cast<float *>(b), (hid ? L_.b_hh : L_.b_ih) + static_cast<size_t>(g) * H, static_cast<size_t>(H));
+    }
+  }
+
+  void cudnn_load_weights(const float *dp) {
+    if (dnn_.w_valid) return;
+    cudnn_blocks(dnn_.w.data(), [&](float *dst, size_t off, size_t cnt) { copy_d2d(dst, dp + off, cnt); });
+    dnn_.w_valid = true;
+  }
+
+  // Back through a tape cuDNN recorded: dL/dh of every step (every-step head or none) or of the last
+  // (last-step heads: dnext_ holds it) into cuDNN's backward data and weights, the weight gradients
+  // copied into rnnlab's layout. Returns false, having committed nothing, when a gradient is not finite.
+  bool cudnn_backward(int n, bool every) {
+    const int B = B_, H = s_.H, I = s_.I;
+    const size_t BH = static_cast<size_t>(B) * H;
+    cudaStream_t s = st();
+    const float *dyy;
+    const float *dhy = nullptr;
+    if (!s_.has_head()) {
+      dyy = dy_.data();
+    } else if (every) {
+      dyy = dhead_.data();
+    } else {
+      cuda_check(cudaMemsetAsync(dyy_.data(), 0, static_cast<size_t>(n) * BH * sizeof(float), s), "cudaMemset");
+      dyy = dyy_.data();
+      dhy = dnext_.data();
+    }
+    dnn_check(cudnnRNNBackwardData_v8(dnn_.h, dnn_.rnn, dnn_.lens.data(), dnn_.yd, tp_h_.data() + BH, dyy, dnn_.xd,
+                                      dx_.data(), dnn_.hd, tp_h_.data(), dhy, dhx_.data(), dnn_.hd, nullptr, nullptr,
+                                      nullptr, dnn_.wsize, dnn_.w.data(), dnn_.work, dnn_.ws.data(), dnn_.reserve,
+                                      dnn_.rs.data()),
+              "cudnnRNNBackwardData_v8");
+    cuda_check(cudaMemsetAsync(dnn_.dw.data(), 0, dnn_.wsize, s), "cudaMemset");
+    dnn_check(cudnnRNNBackwardWeights_v8(dnn_.h, dnn_.rnn, CUDNN_WGRAD_MODE_ADD, dnn_.lens.data(), dnn_.xd,
+                                         tp_x_.data(), dnn_.hd, tp_h_.data(), dnn_.yd, tp_h_.data() + BH, dnn_.wsize,
+                                         dnn_.dw.data(), dnn_.work, dnn_.ws.data(), dnn_.reserve, dnn_.rs.data()),
+              "cudnnRNNBackwardWeights_v8");
+    float *dg = grads_.data();
+    cudnn_blocks(dnn_.dw.data(), [&](float *src, size_t off, size_t cnt) { copy_d2d(dg + off, src, cnt); });
+    if (count_nonfinite(dg, static_cast<int64_t>(L_.total)) + count_nonfinite(dx_.data(), static_cast<int64_t>(n) * B * I) +
+            count_nonfinite(dhx_.data(), static_cast<int64_t>(BH)) >
+        0)
+      return false;
+    copy_d2d(dnext_.data(), dhx_.data(), BH);
+    // Nothing is non-finite: every (t, b) slot of the count is 0.
+    cuda_check(cudaMemsetAsync(bad_.data(), 0, static_cast<size_t>(n) * B * sizeof(double), s), "cudaMemset");
+    return true;
+  }
+
+  // Re-runs the first `steps` steps of a tape cuDNN recorded with rnnlab's kernels and the tape's own
+  // parameters (snap_), so that the tape holds the gates as if rnnlab had recorded it.
+  void materialize(int steps) {
+    const int B = B_, H = s_.H, I = s_.I, G = s_.gates();
+    const size_t BH = static_cast<size_t>(B) * H, GH = static_cast<size_t>(G) * H;
+    const int chunk = std::min(kChunk, steps);
+    gx_.grow(static_cast<size_t>(chunk) * B * GH, st());
+    const float *sp = snap_.data();
+    for (int c0 = 0; c0 < steps; c0 += chunk) {
+      const int cn = std::min(chunk, steps - c0);
+      bias_rows(gx_.data(), snap_bias_.data(), static_cast<int64_t>(cn) * B, static_cast<int>(GH), static_cast<int>(GH));
+      gemm(false, true, static_cast<int64_t>(cn) * B, GH, I, 1.0f, tp_x_.data() + static_cast<size_t>(c0) * B * I, I,
+           sp + L_.w_ih, I, 1.0f, gx_.data(), GH);
+      for (int k = 0; k < cn; ++k) {
+        const size_t t = static_cast<size_t>(c0) + k;
+        float *r = nullptr, *z = nullptr, *nn = nullptr, *hn = nullptr;
+        if (s_.is_gru()) {
+          r = tp_r_.data() + t * BH;
+          z = tp_z_.data() + t * BH;
+          nn = tp_n_.data() + t * BH;
+          hn = tp_hn_.data() + t * BH;
+        }
+        forward_step(sp, gx_.data() + static_cast<size_t>(k) * B * GH, tp_h_.data() + t * BH, tp_h_.data() + (t + 1) * BH,
+                     r, z, nn, hn, nullptr, 0.0f);
+      }
+    }
+    sync();
+    tape_cudnn_ = false;
+  }
+
   // Uploads the parameters unless the device copy already holds exactly these values.
   void upload_params(const float *p) {
     const size_t n = L_.total;
     if (params_valid_ && std::memcmp(param_image_.data(), p, n * sizeof(float)) == 0) return;
     params_valid_ = false;
+    dnn_.w_valid = false;
     std::copy(p, p + n, param_image_.begin());
     upload(params_.data(), p, n);
     // Input-side bias: r and z get both biases (they are only ever summed); n gets b_in only.
@@ -905,6 +1167,12 @@ class CudaBackend final : public Backend {
   // Host: the tape's outputs (for the loss), the uploaded parameter image, results.
   std::vector<float> tp_y_, param_image_, bias_host_, dy_host_, gtmp_, dx_host_, dh0_host_, og_host_;
   std::vector<double> fwd_host_, dn2_host_, pn2_host_, bad_host_;
+  // cuDNN (opt-in): its state, whether the tape was recorded by it, that tape's parameters and
+  // combined input-side bias, scratch.
+  bool cudnn_on_ = false, tape_cudnn_ = false;
+  CudnnRnn dnn_;
+  DevVec<float> snap_, snap_bias_, dhx_, dyy_;
+  DevVec<double> dnn_nf_;
 };
 
 }  // namespace
