@@ -120,7 +120,7 @@ typedef enum rnnlab_head {
 } rnnlab_head;
 
 typedef enum rnnlab_backend {
-  RNNLAB_BACKEND_AUTO = 0,       /* the fastest available: CPU when oneDNN is built in, else reference */
+  RNNLAB_BACKEND_AUTO = 0,       /* the fastest available: CUDA (a usable GPU), else CPU (oneDNN), else reference */
   RNNLAB_BACKEND_REFERENCE = 1,  /* plain C++; the ground truth */
   RNNLAB_BACKEND_CPU = 2,        /* oneDNN GEMMs + rnnlab's own fused cell kernels */
   RNNLAB_BACKEND_CUDA = 3        /* cuDNN + rnnlab's CUDA kernels */

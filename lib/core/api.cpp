@@ -197,10 +197,19 @@ std::unique_ptr<Backend> make_backend(const rnnlab_config &c, const ModelSpec &s
       *resolved = RNNLAB_BACKEND_CPU;
       return b;
     }
-    case RNNLAB_BACKEND_CUDA:
-      raise(RNNLAB_E_NO_DEVICE, "config.backend = cuda, but this rnnlab was built without the CUDA backend");
+    case RNNLAB_BACKEND_CUDA: {
+      std::string why;
+      auto b = make_cuda_backend(s, &why);
+      if (!b) raise(RNNLAB_E_NO_DEVICE, "config.backend = cuda, but %s", why.c_str());
+      *resolved = RNNLAB_BACKEND_CUDA;
+      return b;
+    }
     case RNNLAB_BACKEND_AUTO:
     default: {
+      if (auto g = make_cuda_backend(s, nullptr)) {  // a usable GPU first
+        *resolved = RNNLAB_BACKEND_CUDA;
+        return g;
+      }
       auto b = make_cpu_backend(s, cpu_options(c));
       if (b) {
         *resolved = RNNLAB_BACKEND_CPU;
@@ -710,6 +719,7 @@ RNNLAB_API int rnnlab_backend_available(rnnlab_backend b) {
     case RNNLAB_BACKEND_AUTO:
     case RNNLAB_BACKEND_REFERENCE: return 1;
     case RNNLAB_BACKEND_CPU: return rnnlab_has_feature(RNNLAB_FEATURE_ONEDNN);
+    case RNNLAB_BACKEND_CUDA: return cuda_device_usable(nullptr) ? 1 : 0;
     default: return 0;
   }
 }

@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/spec.h"
@@ -90,6 +91,10 @@ struct CpuOptions {
   rnnlab_cpu_isa isa = RNNLAB_ISA_BASELINE;  // resolved (never AUTO); at most rnnlab_cpu_isa_best()
 };
 std::unique_ptr<Backend> make_cpu_backend(const ModelSpec &spec, const CpuOptions &options);
+// CUDA: null when it is not built in or no device is usable; then *why (if not null) says which
+// (built without CUDA, no driver, no device). cuda_device_usable answers the same question alone.
+std::unique_ptr<Backend> make_cuda_backend(const ModelSpec &spec, std::string *why);
+bool cuda_device_usable(std::string *why);
 
 }  // namespace rnnlab
 

@@ -15,4 +15,15 @@ double Backend::loss(const ModelSpec &spec, int B, int T, const float *const *ys
 std::unique_ptr<Backend> make_cpu_backend(const ModelSpec &, const CpuOptions &) { return nullptr; }
 #endif
 
+#ifndef RNNLAB_HAVE_CUDA
+bool cuda_device_usable(std::string *why) {
+  if (why) *why = "this rnnlab was built without the CUDA backend";
+  return false;
+}
+std::unique_ptr<Backend> make_cuda_backend(const ModelSpec &, std::string *why) {
+  cuda_device_usable(why);
+  return nullptr;
+}
+#endif
+
 }  // namespace rnnlab

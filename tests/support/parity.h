@@ -161,12 +161,13 @@ inline void compare(const Pass &a, const Pass &b, const std::string &ctx) {
 }
 
 inline void matrix_case(const Shape &s, rnnlab_cell cell, rnnlab_head head, rnnlab_diag_level lvl, bool frozen,
-                 rnnlab_bias_mode bm, const std::vector<int> &cpu_split, int threads) {
+                 rnnlab_bias_mode bm, const std::vector<int> &cpu_split, int threads,
+                 rnnlab_backend be = RNNLAB_BACKEND_CPU) {
   char buf[200];
   std::snprintf(buf, sizeof buf, "cell %d head %d level %d frozen %d bias %d I%d H%d T%d B%d threads %d split %zu",
                 cell, head, lvl, frozen, bm, s.I, s.H, s.T, s.B, threads, cpu_split.size());
   rnnlab_model *ref = make(RNNLAB_BACKEND_REFERENCE, cell, head, s, lvl, frozen, bm, 1);
-  rnnlab_model *cpu = make(RNNLAB_BACKEND_CPU, cell, head, s, lvl, frozen, bm, threads);
+  rnnlab_model *cpu = make(be, cell, head, s, lvl, frozen, bm, threads);  // the backend under test
   assert_non_null(ref);
   assert_non_null(cpu);
   rnnlab::Rng rng(99);
