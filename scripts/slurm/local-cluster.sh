@@ -67,7 +67,7 @@ free_port() {
 }
 p1=$(free_port) && p2=$(free_port) || fail "no free port"
 [ "$p1" != "$p2" ] || p2=$((p1 + 1))
-cpus=$(nproc)
+cpus=$(getconf _NPROCESSORS_ONLN)  # not nproc: it honours OMP_NUM_THREADS
 cat > "$dir/slurm.conf" <<EOF
 ClusterName=rnnlablocal
 SlurmctldHost=localhost(127.0.0.1)

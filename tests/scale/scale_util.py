@@ -16,8 +16,8 @@ SMALL = ["--dataset", "fashion-mnist", "--mode", "rows", "--train-limit", "256",
          "--threads", "1", "--backend", "cpu"]
 
 # Slower per update (784 steps, H = 48), so that a signal sent while it runs lands mid-run.
-SLOW = ["--dataset", "fashion-mnist", "--mode", "pixels", "--train-limit", "512", "--test-limit", "64",
-        "--hidden", "48", "--epochs", "2", "--batch", "32", "--micro-batch", "16", "--eval-batch", "64",
+SLOW = ["--dataset", "fashion-mnist", "--mode", "pixels", "--train-limit", "256", "--test-limit", "64",
+        "--hidden", "32", "--epochs", "2", "--batch", "32", "--micro-batch", "16", "--eval-batch", "64",
         "--threads", "1", "--backend", "cpu", "--checkpoint-every", "2"]
 
 # What the facts say OpenMPI 4.1 needs here: root, more ranks than cores, shared memory only.

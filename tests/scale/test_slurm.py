@@ -58,7 +58,7 @@ def test_sweep_as_a_job_array(slurm, tmp_path):
 def test_data_parallel_template(slurm, tmp_path):
     ref, out = str(tmp_path / "ref"), str(tmp_path / "dp")
     assert trainer(["run", "--out", ref] + SMALL).returncode == 0
-    p = slurm_cmd(slurm, ["sbatch", "--wait", "--ntasks=2", os.path.join(SLURM_DIR, "dp.sbatch"), out] + SMALL,
+    p = slurm_cmd(slurm, ["sbatch", "--wait", "--ntasks=2", "--overcommit", os.path.join(SLURM_DIR, "dp.sbatch"), out] + SMALL,
                   str(tmp_path))
     log = "".join(open(os.path.join(tmp_path, f)).read() for f in os.listdir(tmp_path) if f.startswith("rnnlab-dp-"))
     assert p.returncode == 0, show(p) + log
