@@ -29,7 +29,8 @@ int main(int argc, char **argv) {
   if (argc > 1 && std::strcmp(argv[1], "run") == 0) return rnnlab_train_run(argc - 1, argv + 1);
   if (argc > 1 && std::strcmp(argv[1], "sweep") == 0) return rnnlab_train_sweep(argc - 1, argv + 1);
   {
-    const std::string refusal = rnnlab_train_refuse_ranks(argc > 1 ? argv[1] : "the CS728 trainer");
+    const bool sub = argc > 1 && (std::strcmp(argv[1], "images") == 0 || std::strcmp(argv[1], "ablation") == 0);
+    const std::string refusal = rnnlab_train_refuse_ranks(sub ? argv[1] : "the CS728 trainer");
     if (!refusal.empty()) {
       std::fprintf(stderr, "rnnlab-train: error: %s\n", refusal.c_str());
       return 2;

@@ -70,6 +70,7 @@ void install_stop_handlers() {
 // ---- options ---------------------------------------------------------------------------------
 struct RunOptions {
   std::string preset = "none";
+  std::string cell = "gru";          // gru (PyTorch's, linear before reset) or gru_reset_before (CS728)
   std::string variant = "baseline";  // baseline: b_z, b_r start at --bias, learnable; ablated: frozen
   double bias = 1.0, freeze_value = 0.0;
   std::string dataset = "fashion-mnist", data_dir, mode = "pixels";
@@ -106,6 +107,7 @@ const char *kRunHelp =
     "                        checkpoint.rnlab, model.npz and, written last, summary.json\n"
     "  --preset P            none (default), main (Fashion-MNIST, H=64, 8000/1000 images, batch 64,\n"
     "                        8 epochs), seed000 (CIFAR-10 grayscale pixels, H=181, 40 epochs)\n"
+    "  --cell C              gru (PyTorch's, linear before reset; default) or gru_reset_before (Cho/CS728)\n"
     "  --variant V           baseline (b_z, b_r start at --bias, learnable) or ablated (held at\n"
     "                        --freeze-value); --bias 1.0, --freeze-value 0.0\n"
     "  --dataset D           fashion-mnist, mnist, cifar10; --data-dir DIR; --mode pixels|rows\n"
@@ -149,6 +151,7 @@ bool parse_run_options(RunOptions &o, const std::vector<std::string> &args) {
   }
   Flags f("rnnlab-train run");
   f.add_choice("preset", &o.preset, {"none", "main", "seed000"});
+  f.add_choice("cell", &o.cell, {"gru", "gru_reset_before"});
   f.add_choice("variant", &o.variant, {"baseline", "ablated"});
   f.add_double("bias", &o.bias, -1e3, 1e3);
   f.add_double("freeze-value", &o.freeze_value, -1e3, 1e3);
@@ -195,7 +198,8 @@ bool parse_run_options(RunOptions &o, const std::vector<std::string> &args) {
 // can live anywhere), and --threads (a scheduler may give a requeued job another CPU count).
 std::vector<std::pair<std::string, std::string>> config_items(const RunOptions &o) {
   return {
-      {"variant", o.variant},        {"bias", strf("%.17g", o.bias)},
+      {"cell", o.cell},              {"variant", o.variant},
+      {"bias", strf("%.17g", o.bias)},
       {"freeze_value", strf("%.17g", o.freeze_value)},
       {"dataset", o.dataset},        {"mode", o.mode},
       {"train_limit", strf("%lld", static_cast<long long>(o.train_limit))},
@@ -432,7 +436,7 @@ struct Model {
 
 void create_model(Model &mod, const RunOptions &o, const rnnlab_dataset_info &info) {
   rnnlab_config c = RNNLAB_CONFIG_INIT;
-  c.cell = RNNLAB_CELL_GRU;
+  c.cell = o.cell == "gru_reset_before" ? RNNLAB_CELL_GRU_RESET_BEFORE : RNNLAB_CELL_GRU;
   c.input_size = info.input_size;
   c.hidden_size = static_cast<int32_t>(o.hidden);
   c.head = RNNLAB_HEAD_LAST_SOFTMAX;
@@ -543,8 +547,8 @@ int run_one(const RunOptions &o, const rnnlab_dist::World &world) {
   }
 
   if (root) {
-    std::printf("rnnlab-train run: rnnlab %s, %s model, %s %s (T = %d x %d), %d train / %d test images, H = %lld\n",
-                rnnlab_version(), o.variant.c_str(), o.dataset.c_str(), o.mode.c_str(), T, I, N, NT,
+    std::printf("rnnlab-train run: rnnlab %s, %s %s model, %s %s (T = %d x %d), %d train / %d test images, H = %lld\n",
+                rnnlab_version(), o.variant.c_str(), o.cell.c_str(), o.dataset.c_str(), o.mode.c_str(), T, I, N, NT,
                 static_cast<long long>(o.hidden));
     std::printf("  batch %lld in micro-batches of %lld over %d rank%s (%s reduction), %lld thread%s per rank; config_hash %s\n",
                 static_cast<long long>(B), static_cast<long long>(mb), world.size, world.size == 1 ? "" : "s",
@@ -602,7 +606,8 @@ int run_one(const RunOptions &o, const rnnlab_dist::World &world) {
   std::vector<int32_t> y(static_cast<size_t>(mb));
   std::vector<std::vector<float>> slice_grads;
   std::vector<int64_t> q(P);
-  double train_seconds = 0, reduce_seconds = 0;
+  // reduce: converting, summing and converting back; wait: for the slowest rank (load imbalance).
+  double train_seconds = 0, reduce_seconds = 0, wait_seconds = 0;
   int64_t updates_here = 0;
   double last_loss = NAN;
 
@@ -640,11 +645,12 @@ int run_one(const RunOptions &o, const rnnlab_dist::World &world) {
       slots[static_cast<size_t>(2 * j + 1)] = w;
     }
     const auto t1 = std::chrono::steady_clock::now();
-    if (o.reduce == "fixed") {
-      // One scale for the whole update: 2^s with K * max|w g| * 2^s below 2^62, so no sum of K
-      // terms can overflow. A non-finite value anywhere makes every rank hand NaN to the update,
-      // whose guard then drops the step on all of them alike.
-      double mx[2] = {0.0, 0.0};
+    // One scale for the whole update: 2^s with K * max|w g| * 2^s below 2^62, so no sum of K terms
+    // can overflow. A non-finite value anywhere makes every rank hand NaN to the update, whose guard
+    // then drops the step on all of them alike. This maximum is also where the ranks meet (the
+    // float reduction takes it too, so that the timings below compare the sums alone).
+    double mx[2] = {0.0, 0.0};
+    if (o.reduce == "fixed")
       for (int64_t j = j0; j < j1; ++j) {
         const double w = weight[static_cast<size_t>(j)];
         for (float v : slice_grads[static_cast<size_t>(j - j0)]) {
@@ -653,7 +659,10 @@ int run_one(const RunOptions &o, const rnnlab_dist::World &world) {
           else if (a > mx[0]) mx[0] = a;
         }
       }
-      rnnlab_dist::allreduce_max_f64(mx, 2);
+    const auto t_scan = std::chrono::steady_clock::now();
+    rnnlab_dist::allreduce_max_f64(mx, 2);
+    const auto t_met = std::chrono::steady_clock::now();
+    if (o.reduce == "fixed") {
       if (mx[1] > 0) {
         for (size_t i = 0; i < P; ++i) grad[i] = trainable[i] ? NAN : 0.0f;
       } else {
@@ -662,14 +671,17 @@ int run_one(const RunOptions &o, const rnnlab_dist::World &world) {
         int logk = 0;
         while ((int64_t{1} << logk) < K) ++logk;
         const int s = mx[0] > 0 ? 62 - ex - logk : 0;
+        // Multiplying by a power of two is exact, so w * g * 2^s is ldexp(w * g, s); llrint rounds
+        // in the current (default: to nearest even) mode with one instruction.
+        const double up = std::ldexp(1.0, s), down = std::ldexp(1.0, -s);
         std::fill(q.begin(), q.end(), 0);
         for (int64_t j = j0; j < j1; ++j) {
           const double w = weight[static_cast<size_t>(j)];
           const float *g = slice_grads[static_cast<size_t>(j - j0)].data();
-          for (size_t i = 0; i < P; ++i) q[i] += std::llround(std::ldexp(w * static_cast<double>(g[i]), s));
+          for (size_t i = 0; i < P; ++i) q[i] += std::llrint(w * static_cast<double>(g[i]) * up);
         }
         rnnlab_dist::allreduce_sum_i64(q.data(), P);
-        for (size_t i = 0; i < P; ++i) grad[i] = static_cast<float>(std::ldexp(static_cast<double>(q[i]), -s));
+        for (size_t i = 0; i < P; ++i) grad[i] = static_cast<float>(static_cast<double>(q[i]) * down);
       }
     } else {
       std::fill(grad.begin(), grad.end(), 0.0f);
@@ -703,7 +715,8 @@ int run_one(const RunOptions &o, const rnnlab_dist::World &world) {
     ++pos.updates;
     ++updates_here;
     train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    reduce_seconds += std::chrono::duration<double>(t2 - t1).count();
+    reduce_seconds += std::chrono::duration<double>((t_scan - t1) + (t2 - t_met)).count();
+    wait_seconds += std::chrono::duration<double>(t_met - t_scan).count();
   };
 
   auto stop_requested = [&] {
@@ -806,13 +819,16 @@ int run_one(const RunOptions &o, const rnnlab_dist::World &world) {
     j += "  \"this_process\": {\"updates\": " + strf("%lld", static_cast<long long>(updates_here)) +
          ", \"seconds_per_update\": " + json_num(updates_here ? train_seconds / static_cast<double>(updates_here) : NAN) +
          ", \"reduce_seconds_per_update\": " +
-         json_num(updates_here ? reduce_seconds / static_cast<double>(updates_here) : NAN) + ", \"wall_seconds\": " +
+         json_num(updates_here ? reduce_seconds / static_cast<double>(updates_here) : NAN) +
+         ", \"wait_seconds_per_update\": " + json_num(updates_here ? wait_seconds / static_cast<double>(updates_here) : NAN) +
+         ", \"wall_seconds\": " +
          json_num(std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count()) + "}\n}\n";
     write_atomic(summary_path, j);
-    std::printf("%s: %s after %lld updates; test acc %.2f%%; parameters fnv1a64:%016llx; %.4f s per update (%.4f s in the reduction)\n",
+    const double per = updates_here ? 1.0 / static_cast<double>(updates_here) : 0.0;
+    std::printf("%s: %s after %lld updates; test acc %.2f%%; parameters fnv1a64:%016llx; %.4f s per update "
+                "(%.4f s summing gradients across ranks, %.4f s waiting for the slowest)\n",
                 o.out.c_str(), status.c_str(), static_cast<long long>(pos.updates), ta, static_cast<unsigned long long>(digest),
-                updates_here ? train_seconds / static_cast<double>(updates_here) : 0.0,
-                updates_here ? reduce_seconds / static_cast<double>(updates_here) : 0.0);
+                train_seconds * per, reduce_seconds * per, wait_seconds * per);
     std::fflush(stdout);
   }
   return kRunExitDone;
