@@ -2,15 +2,20 @@
 
 1, 2, 3 and 4 ranks (4 oversubscribed on two cores) give bit-identical parameters, equal to one
 process without MPI on the same global batches (the exact fixed-point reduction); a run stopped at
-2 ranks resumes at 4 (and at 3) and ends at the uninterrupted digest; a rank that fails ends the job
-with a clear error and no summary; the float reduction runs.
+2 ranks resumes at 4 (and at 3) and ends at the uninterrupted digest; SIGUSR1 to mpirun stops the job
+after a checkpoint with exit 75; a rank that fails ends the job with a clear error and no summary;
+the float reduction runs.
 """
 import os
+import signal
+import subprocess
+import time
 
 import numpy as np
 import pytest
 
-from scale_util import SMALL, digest, mpirun, needs_fashion, needs_mpirun, needs_trainer, show, summary, trainer
+from scale_util import (MPIRUN_FLAGS, SLOW, SMALL, TRAINER, digest, env, mpirun, needs_fashion, needs_mpirun,
+                        needs_trainer, show, summary, trainer)
 
 pytestmark = [needs_trainer, needs_fashion, needs_mpirun]
 
@@ -75,3 +80,24 @@ def test_images_and_ablation_refuse_to_run_as_ranks(tmp_path):
     p = mpirun(2, ["ablation", "--preset", "main"])
     assert p.returncode != 0, show(p)
     assert "not data-parallel" in p.stderr
+
+
+def test_sigusr1_to_mpirun_checkpoints_and_exits_75(tmp_path):
+    """mpirun forwards SIGUSR1 to every rank; they agree on the update to stop at, rank 0 checkpoints,
+    the job exits 75, and a rerun on another rank count ends at the single-process digest."""
+    ref, out = str(tmp_path / "ref"), str(tmp_path / "cut")
+    p = trainer(["run", "--out", ref] + SLOW)
+    assert p.returncode == 0, show(p)
+    cmd = ["mpirun"] + MPIRUN_FLAGS + ["-np", "2", TRAINER, "run", "--out", out] + SLOW
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+    ckpt = os.path.join(out, "checkpoint.rnlab")
+    deadline = time.time() + 120
+    while not os.path.exists(ckpt) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGUSR1)
+    so, se = proc.communicate(timeout=120)
+    assert proc.returncode == 75, "rc %s\n%s\n%s" % (proc.returncode, so, se)
+    assert "stopped by SIGUSR1" in so and not os.path.exists(os.path.join(out, "summary.json"))
+    p = mpirun(3, ["run", "--out", out] + SLOW)
+    assert p.returncode == 0 and "resumed from" in p.stdout, show(p)
+    assert digest(out) == digest(ref)
