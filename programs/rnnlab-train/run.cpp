@@ -103,7 +103,7 @@ const char *kRunHelp =
     "usage: rnnlab-train run --out DIR [flags]\n"
     "One GRU on sequential images (seed 000's baseline or ablated model), made for schedulers and MPI.\n"
     "\n"
-    "  --out DIR             the run's directory (created; its parent must exist). Holds\n"
+    "  --out DIR             the run's directory (created with its parents). Holds\n"
     "                        checkpoint.rnlab, model.npz and, written last, summary.json\n"
     "  --preset P            none (default), main (Fashion-MNIST, H=64, 8000/1000 images, batch 64,\n"
     "                        8 epochs), seed000 (CIFAR-10 grayscale pixels, H=181, 40 epochs)\n"
@@ -285,6 +285,22 @@ void write_atomic(const std::string &path, const std::string &text) {
     ::fsync(dfd);
     ::close(dfd);
   }
+}
+
+// mkdir -p. A path that cannot be a directory (a file in the way, no permission) is the caller's
+// mistake: a usage error, never worth retrying.
+void make_dirs(const std::string &dir) {
+  std::string cur;
+  size_t i = 0;
+  while (i <= dir.size()) {
+    const size_t slash = dir.find('/', i);
+    cur = dir.substr(0, slash == std::string::npos ? dir.size() : slash);
+    if (!cur.empty() && !is_dir(cur) && ::mkdir(cur.c_str(), 0777) != 0 && errno != EEXIST)
+      throw UsageError(strf("cannot create the output directory %s: %s", cur.c_str(), std::strerror(errno)));
+    if (slash == std::string::npos) break;
+    i = slash + 1;
+  }
+  if (!is_dir(dir)) throw UsageError("the output directory " + dir + " is not a directory");
 }
 
 // The value of "key": "..." in a summary this program wrote ("" when absent).
@@ -507,10 +523,8 @@ int run_one(const RunOptions &o, const rnnlab_dist::World &world) {
     throw UsageError(strf("%s holds a finished run of another configuration (config_hash %s, this one %s): "
                           "give this run its own --out", o.out.c_str(), h.c_str(), hash.c_str()));
   }
-  const std::string parent = parent_of(o.out);
-  if (!is_dir(parent)) throw UsageError("the parent of --out, " + parent + ", is not an existing directory");
-  if (root && !is_dir(o.out) && ::mkdir(o.out.c_str(), 0777) != 0 && errno != EEXIST)
-    throw RunError(strf("cannot create %s: %s", o.out.c_str(), std::strerror(errno)));
+  // Every rank creates it (mkdir -p), so that none depends on another having done so first.
+  make_dirs(o.out);
 
   Dataset train, test;
   load_split(train, o, true);

@@ -217,8 +217,6 @@ int rnnlab_train_sweep(int argc, char **argv) {
     const long long index = std::strtoll(index_text.c_str(), &end, 10);
     if (*end != '\0' || errno != 0 || index < 0 || index >= total)
       throw UsageError(strf("item index '%s' is outside the grid's 0..%lld", index_text.c_str(), total - 1));
-    if (::mkdir(root.c_str(), 0777) != 0 && errno != EEXIST)
-      throw UsageError(strf("cannot create the sweep directory %s: %s", root.c_str(), std::strerror(errno)));
     return rnnlab_train_run_args(item_args(index));
   } catch (const UsageError &e) {
     rnnlab_train::print_error(std::string("sweep: ") + e.what());

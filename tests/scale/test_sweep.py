@@ -144,8 +144,14 @@ def test_malformed_grid_is_a_usage_error(tmp_path, text, why):
 
 
 def test_missing_output_directory_and_missing_grid(tmp_path):
-    p = trainer(["run", "--out", str(tmp_path / "no" / "such" / "dir")] + SMALL)
-    assert p.returncode == 2 and "not an existing directory" in p.stderr, show(p)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory\n")
+    p = trainer(["run", "--out", str(blocker / "run")] + SMALL)
+    assert p.returncode == 2 and "cannot create the output directory" in p.stderr, show(p)
+    assert len(p.stderr.strip().splitlines()) == 1
+    # Missing parents are created (mkdir -p), as every item of a listed sweep needs.
+    p = trainer(["run", "--out", str(tmp_path / "new" / "deep" / "run"), "--max-updates", "1"] + SMALL)
+    assert p.returncode == 0 and summary(str(tmp_path / "new" / "deep" / "run"))["updates"] == 1, show(p)
     p = trainer(["sweep", str(tmp_path / "nogrid.txt"), "--out", str(tmp_path / "s"), "--index", "0"])
     assert p.returncode == 2 and "cannot read the grid file" in p.stderr, show(p)
     p = trainer(["run"] + SMALL)
