@@ -89,7 +89,7 @@ def test_sigusr1_to_mpirun_checkpoints_and_exits_75(tmp_path):
     p = trainer(["run", "--out", ref] + SLOW)
     assert p.returncode == 0, show(p)
     cmd = ["mpirun"] + MPIRUN_FLAGS + ["-np", "2", TRAINER, "run", "--out", out] + SLOW
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(mpi=True))
     ckpt = os.path.join(out, "checkpoint.rnlab")
     deadline = time.time() + 120
     while not os.path.exists(ckpt) and proc.poll() is None and time.time() < deadline:

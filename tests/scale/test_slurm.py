@@ -31,7 +31,7 @@ def slurm(tmp_path_factory):
     if p.returncode == 3:
         pytest.skip("one-node Slurm did not start: " + p.stderr.strip())
     assert p.returncode == 0, show(p)
-    e = env()
+    e = env(mpi=True)  # the data-parallel template runs MPI ranks
     e["SLURM_CONF"] = os.path.join(d, "slurm.conf")
     e["RNNLAB_TRAIN"] = TRAINER
     yield e
