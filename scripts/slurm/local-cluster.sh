@@ -76,6 +76,8 @@ SlurmdUser=root
 SlurmctldPort=$p1
 SlurmdPort=$p2
 AuthType=auth/munge
+# A requeued job waits for its old credential to expire (default 120 s) before it starts again.
+AuthInfo=cred_expire=5
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool
 SlurmctldPidFile=$dir/slurmctld.pid
