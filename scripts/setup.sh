@@ -27,6 +27,9 @@ pkgs=(
   libbenchmark-dev             # bench/ (Google Benchmark)
   swig                         # generated language bindings
   dataset-fashion-mnist        # the embedded real data set of the main job and tests
+  openmpi-bin libopenmpi-dev   # MPI data-parallel runs (rnnlab-train run under mpirun) and their tests
+  parallel                     # GNU parallel: the sweep tests run a grid with it, as the README does
+  slurm-wlm munge              # a one-node Slurm the tests start to run the job-array and MPI templates
 )
 # --bench: PyTorch for the anchor column; /usr/bin/time for peak memory and the P4 wall time.
 [ "$want_bench" = 1 ] && pkgs+=(python3-torch time)

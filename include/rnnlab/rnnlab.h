@@ -328,6 +328,15 @@ RNNLAB_API rnnlab_status rnnlab_get_grad(float *out, size_t count, const rnnlab_
 RNNLAB_API rnnlab_status rnnlab_get_params(float *out, size_t count, const rnnlab_model *model);
 RNNLAB_API rnnlab_status rnnlab_set_params(rnnlab_model *model, const float *values, size_t count);
 RNNLAB_API rnnlab_status rnnlab_get_grads(float *out, size_t count, const rnnlab_model *model);
+/* Replaces the whole accumulated gradient with `values` (count == total), for a caller that reduces
+ * gradients itself (data-parallel training: each process runs its backward, reads rnnlab_get_grads,
+ * sums across processes, writes the sum back here, then calls rnnlab_update, which clips and steps
+ * from it). Held entries (frozen biases, a single-mode bias_hh) must be exactly 0. NaN and Inf are
+ * accepted: they are what a backward can produce, and rnnlab_update's guard is where they are dealt
+ * with. grad_norm (and grad_norm_blocks, when the last pass computed them) of rnnlab_diagnostics are
+ * recomputed from the new gradient; the other diagnostics stay those of the last pass.
+ * Errors: NULL, SIZE_MISMATCH, FROZEN (a held entry is not 0). */
+RNNLAB_API rnnlab_status rnnlab_set_grads(rnnlab_model *model, const float *values, size_t count);
 /* 1 where the flat entry is trainable, 0 where frozen or held (count == total). */
 RNNLAB_API rnnlab_status rnnlab_get_trainable_mask(uint8_t *out, size_t count, const rnnlab_model *model);
 RNNLAB_API rnnlab_status rnnlab_zero_grad(rnnlab_model *model);

@@ -680,6 +680,28 @@ RNNLAB_API rnnlab_status rnnlab_get_grads(float *out, size_t count, const rnnlab
   });
 }
 
+RNNLAB_API rnnlab_status rnnlab_set_grads(rnnlab_model *m, const float *values, size_t count) {
+  return guarded("rnnlab_set_grads", [&] {
+    CHECK_NULL(m);
+    CHECK_NULL(values);
+    check_count("grads", count, m->layout.total);
+    // Non-finite values pass on purpose: rnnlab_update's guard is the one place that handles them.
+    for (size_t i = 0; i < count; ++i)
+      if (!m->layout.trainable[i] && values[i] != 0.0f)
+        raise(RNNLAB_E_FROZEN, "grads[%zu] = %g, but that entry is held (a frozen bias or a single-mode bias_hh): "
+              "its gradient must be 0", i, static_cast<double>(values[i]));
+    std::copy(values, values + count, m->grads.begin());
+    m->grad_norm = trainable_norm(m->layout, m->grads.data(), 0, m->layout.total);
+    m->grad_norm_post_clip = m->grad_norm;
+    if (!m->block_norms.empty()) {
+      m->block_norms.clear();
+      for (const auto &b : m->layout.blocks)
+        m->block_norms.push_back(trainable_norm(m->layout, m->grads.data(), b.offset, b.count));
+    }
+    return RNNLAB_OK;
+  });
+}
+
 RNNLAB_API rnnlab_status rnnlab_get_trainable_mask(uint8_t *out, size_t count, const rnnlab_model *m) {
   return guarded("rnnlab_get_trainable_mask", [&] {
     CHECK_NULL(out);

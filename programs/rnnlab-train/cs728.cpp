@@ -71,6 +71,8 @@ struct Options {
 const char *kHelp =
     R"(usage: rnnlab-train [flags]                (the CS728 PA2 trainer, a drop-in for the starter)
        rnnlab-train images|ablation [flags] (sequential images, seed 000; see rnnlab-train images --help)
+       rnnlab-train run|sweep [flags]       (one resumable run per directory, MPI data parallel; grids for
+                                            GNU parallel and Slurm arrays; see rnnlab-train run --help)
 
 Trains a vanilla RNN or a GRU on one of Pascanu et al.'s synthetic tasks with plain SGD and prints,
 every --checkFreq iterations, the starter's `Iter` line (and `[diag]` lines); writes

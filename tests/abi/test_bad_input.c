@@ -744,6 +744,29 @@ BAD(set_params_frozen) { /* GRU: bias_ih starts at 3H*I + 3H*H; its z block is f
 BAD(get_grads_null_out) { return rnnlab_get_grads(NULL, c->total, M); }
 BAD(get_grads_null_model) { return rnnlab_get_grads(c->o.f, c->total, NULL); }
 BAD(get_grads_count) { return rnnlab_get_grads(c->o.f, c->total + 3, M); }
+static float *new_grads(ctx *c) { /* a valid gradient: trainable entries non-zero, held ones 0 */
+  float *v = params_now(c);
+  uint8_t mask[MAXP];
+  must(rnnlab_get_trainable_mask(mask, c->total, M), "rnnlab_get_trainable_mask");
+  for (size_t k = 0; k < c->total; ++k) v[k] = mask[k] ? 0.5f - 0.01f * (float)k : 0.0f;
+  return v;
+}
+BAD(set_grads_null_model) { return rnnlab_set_grads(NULL, new_grads(c), c->total); }
+BAD(set_grads_null_values) { return rnnlab_set_grads(M, NULL, c->total); }
+BAD(set_grads_count_small) { return rnnlab_set_grads(M, new_grads(c), c->total - 1); }
+BAD(set_grads_count_large) { return rnnlab_set_grads(M, new_grads(c), c->total + 1); }
+BAD(set_grads_frozen) { /* GRU: bias_ih starts at 3H*I + 3H*H; its z block is frozen */
+  float *v = new_grads(c);
+  v[3 * HID * IN + 3 * HID * HID + HID + 2] = 0.25f;
+  return rnnlab_set_grads(M, v, c->total);
+}
+BAD(set_grads_single_bias_hh) { /* vanilla RNN in single bias mode: bias_hh is held */
+  float *v = new_grads(c);
+  rnnlab_tensor_info ti;
+  must(rnnlab_tensor_info_by_name(&ti, M, "bias_hh"), "rnnlab_tensor_info_by_name");
+  v[ti.offset + 1] = -2.0f;
+  return rnnlab_set_grads(M, v, c->total);
+}
 BAD(mask_null_out) { return rnnlab_get_trainable_mask(NULL, c->total, M); }
 BAD(mask_null_model) { return rnnlab_get_trainable_mask(c->o.u, c->total, NULL); }
 BAD(mask_count) { return rnnlab_get_trainable_mask(c->o.u, c->total - 1, M); }
@@ -1146,6 +1169,12 @@ static const row kRows[] = {
     ROW(K_GRU, S_FULL, rnnlab_get_grads, get_grads_null_out, E(NULL), "'out'"),
     ROW(K_GRU, S_FULL, rnnlab_get_grads, get_grads_null_model, E(NULL), "'model'"),
     ROW(K_GRU, S_FULL, rnnlab_get_grads, get_grads_count, E(SIZE_MISMATCH), "grads", "126", "123"),
+    ROW(K_GRU, S_FULL, rnnlab_set_grads, set_grads_null_model, E(NULL), "'model'"),
+    ROW(K_GRU, S_FULL, rnnlab_set_grads, set_grads_null_values, E(NULL), "'values'"),
+    ROW(K_GRU, S_FULL, rnnlab_set_grads, set_grads_count_small, E(SIZE_MISMATCH), "grads", "122", "123"),
+    ROW(K_GRU, S_FULL, rnnlab_set_grads, set_grads_count_large, E(SIZE_MISMATCH), "grads", "124", "123"),
+    ROW(K_GRU, S_FULL, rnnlab_set_grads, set_grads_frozen, E(FROZEN), "grads[90]", "0.25"),
+    ROW(K_RNN, S_FULL, rnnlab_set_grads, set_grads_single_bias_hh, E(FROZEN), "grads[", "held"),
     ROW(K_GRU, S_FULL, rnnlab_get_trainable_mask, mask_null_out, E(NULL), "'out'"),
     ROW(K_GRU, S_FULL, rnnlab_get_trainable_mask, mask_null_model, E(NULL), "'model'"),
     ROW(K_GRU, S_FULL, rnnlab_get_trainable_mask, mask_count, E(SIZE_MISMATCH), "mask", "122", "123"),
