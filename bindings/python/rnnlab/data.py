@@ -58,6 +58,7 @@ class Task:
 
     @property
     def handle(self):
+        """The raw ``rnnlab_task *`` for rnnlab.capi."""
         if self._h is None:
             raise ValueError("the task is closed")
         return self._h
@@ -187,6 +188,7 @@ class Dataset:
 
     @property
     def handle(self):
+        """The raw ``rnnlab_dataset *`` for rnnlab.capi."""
         if self._h is None:
             raise ValueError("the data set is closed")
         return self._h

@@ -26,11 +26,13 @@ class NpzWriter:
 
     @property
     def handle(self):
+        """The raw ``rnnlab_npz *`` for rnnlab.capi."""
         if self._h is None:
             raise ValueError("the writer is closed")
         return self._h
 
     def close(self):
+        """Frees the writer now (nothing is written; idempotent)."""
         h, self._h = self._h, None
         if h is not None:
             _c.rnnlab_npz_destroy(h)
@@ -56,9 +58,9 @@ class NpzWriter:
         fn = self._ADD.get(a.dtype)
         if fn is None:
             raise TypeError(f"argument '{key}': dtype {a.dtype} is not one of float32, float64, int32, int64")
-        a = np.ascontiguousarray(a)
         shape = np.asarray(a.shape, dtype=np.int64)
-        getattr(_c, fn)(self.handle, key, a.reshape(-1), shape if a.ndim else None)
+        flat = np.ascontiguousarray(a).reshape(-1)  # (ascontiguousarray makes a 0-d array 1-d)
+        getattr(_c, fn)(self.handle, key, flat, shape if a.ndim else None)
 
     def add_params(self, model, prefix="", l0=False, float64=False):
         """Adds every parameter tensor of ``model`` under its PyTorch name with ``prefix``."""

@@ -113,7 +113,7 @@ class _hybridmethod:
 
     def __get__(self, obj, cls):
         if obj is None:
-            return self.fclass.__get__(cls, type(cls))
+            return self.fclass.__get__(None, cls)
         return self.finstance.__get__(obj, cls)
 
 
