@@ -366,7 +366,7 @@ class Model:
                 raise ValueError(f"argument 'x': NaN or Inf at (t, b, i) = {tuple(int(v) for v in bad)}")
             if h0a is not None:
                 _c.rnnlab_set_h0(h, h0a, B)
-            elif self._batch or self._tape:
+            else:
                 _c.rnnlab_reset(h)
             self._tape, self._batch = 0, 0
         _c.rnnlab_step(y, h, a, T, B)
@@ -394,15 +394,16 @@ class Model:
         B = self._batch
         if classes is not None:
             if self._head == U.HEADS["every_softmax"]:
-                c = U.int_input(classes, "classes", ndim=2, shape=(arg_T, B))
+                # nothing recorded (eval mode, or no forward yet): the C call reports that (STATE)
+                c = U.int_input(classes, "classes", ndim=2, shape=(arg_T or None, B or None))
             else:
-                c = U.int_input(classes, "classes", ndim=1, shape=(B,))
+                c = U.int_input(classes, "classes", ndim=1, shape=(B or None,))
             return (c, None, None)
         if values is not None:
-            v = U.float_input(values, "values", ndim=2, shape=(B, self._O))
+            v = U.float_input(values, "values", ndim=2, shape=(B or None, self._O))
             return (None, v, None)
         width = self._O if self._head != U.HEADS["none"] else self._H
-        d = U.float_input(dy, "dy", ndim=3, shape=(arg_T, B, width))
+        d = U.float_input(dy, "dy", ndim=3, shape=(arg_T or None, B or None, width))
         return (None, None, d)
 
     def backward(self, target=None, *, classes=None, values=None, dy=None):

@@ -118,6 +118,14 @@ def test_bad_values_from_the_c_library(model, rng):
     check_refused(model, rnnlab.InvalidArgumentError, "'t'|t =|t", model.jacobian, 100)
 
 
+def test_backward_with_nothing_recorded(model, rng):
+    x, c = batch(rng)
+    model.eval()
+    model.forward(x)
+    check_refused(model, rnnlab.StateError, "", model.backward, c)
+    model.train()
+
+
 def test_closed_model():
     m = gru()
     m.close()
