@@ -775,9 +775,26 @@ class Model:
         bytes saved with it (b"" when none)."""
         return self._load_into(path, with_user)
 
-    def _load_class(cls, path, *, with_user=False, **config):
-        """Model.load(path, **config): a new model built from ``config`` (the same keywords as
-        Model(...); the checkpoint's shape must match them) with the checkpoint loaded into it."""
+    def _load_class(cls, path, *, with_user=False, **overrides):
+        """Model.load(path, **overrides): a new model built from the configuration stored in the
+        checkpoint (rnnlab_checkpoint_config), with the checkpoint loaded into it. ``overrides`` are
+        Model(...) keywords that replace stored values (e.g. backend="reference", threads=4,
+        diag_level="full"); the shape must stay the checkpoint's. With with_user=True returns
+        (model, user bytes)."""
+        c = _c.rnnlab_config()
+        _c.rnnlab_checkpoint_config(c, _path(path))
+        config = {
+            "input_size": c.input_size, "hidden_size": c.hidden_size, "cell": c.cell, "head": c.head,
+            "output_size": c.output_size, "backend": c.backend, "bias_mode": c.bias_mode,
+            "frozen_bias_mask": c.frozen_bias_mask, "frozen_bias_value": c.frozen_bias_value, "init": c.init,
+            "bias_init": c.bias_init, "bias_init_mask": c.bias_init_mask, "bias_init_value": c.bias_init_value,
+            "chrono_tmax": c.chrono_tmax, "seed": c.seed, "threads": c.threads, "diag_level": c.diag_level,
+            "sat_thresh": c.sat_thresh, "bound": c.bound, "max_batch": c.max_batch, "max_tape": c.max_tape,
+            "denormals": c.denormals, "cpu_isa": c.cpu_isa,
+        }
+        if "diag" in overrides:
+            overrides["diag_level"] = overrides.pop("diag")
+        config.update(overrides)
         m = cls(**config)
         try:
             user = m._load_into(path, with_user)

@@ -211,9 +211,16 @@ def test_checkpoint_round_trip(tmp_path, rng):
         user = m2.load(p, with_user=True)
         assert user == b"epoch=3"
         assert np.array_equal(m2.params(), params) and m2.optimizer_state() == state
-    m3 = rnnlab.Model.load(p, input_size=3, hidden_size=8, head="every_softmax", output_size=4)
-    assert np.array_equal(m3.params(), params)
+    m3 = rnnlab.Model.load(p)   # the configuration comes from the checkpoint
+    assert np.array_equal(m3.params(), params) and m3.optimizer_state() == state
+    assert m3.config["head"] == "every_softmax" and m3.config["diag_level"] == "full" and m3.config["seed"] == 3
     m3.close()
+    m4, user = rnnlab.Model.load(p, backend="reference", diag_level="off", with_user=True)
+    assert m4.config["backend"] == "reference" and m4.config["diag_level"] == "off" and user == b"epoch=3"
+    assert np.array_equal(m4.params(), params)
+    m4.close()
+    with pytest.raises(rnnlab.FileIOError):
+        rnnlab.Model.load(tmp_path / "missing.ckpt")
     with gru(hidden_size=9) as other:
         before = other.params()
         with pytest.raises(rnnlab.FileFormatError) as e:
