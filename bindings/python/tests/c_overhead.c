@@ -1,4 +1,4 @@
-/* The C baseline of bindings/python/bench_overhead.py: the same two loops, timed from C.
+/* The C baseline of bindings/python/bench/overhead.py: the same two loops, timed from C.
  *   step: a T = 1, B = 1 eval step of a GRU (I = 1, H = 181, last-softmax O = 10), streaming
  *   p2:   the P2 iteration: GRU I = 7, H = 50, T = 220, B = 20, every-softmax O = 6,
  *         forward + backward + norm clipping + SGD update

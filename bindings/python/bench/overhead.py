@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What the binding costs: the loops of tests/c_overhead.c, from Python, next to the C numbers.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=build/bindings/python python3 bindings/python/bench_overhead.py \\
+    OMP_NUM_THREADS=1 PYTHONPATH=build/bindings/python python3 bindings/python/bench/overhead.py \\
         --c build/bindings/python/py_c_overhead
 
   step: a T = 1, B = 1 eval step of a GRU (I = 1, H = 181, last-softmax O = 10): Model.forward with
