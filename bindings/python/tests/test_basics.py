@@ -337,3 +337,31 @@ def test_module_functions():
         for name, f in vars(obj).items():
             if callable(f) and not name.startswith("_"):
                 assert f.__doc__, f"{obj.__name__}.{name} has no docstring"
+
+
+def test_cifar_batches_from_files(tmp_path):
+    """CIFAR-10 binary records (1 label byte + R, G, B planes of 32 x 32) through the list-of-paths
+    argument, colour and grayscale."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for k in range(2):
+        recs = bytearray()
+        for label in (k, 9 - k):
+            recs.append(label)
+            recs += rng.integers(0, 256, 3072, dtype=np.uint8).tobytes()
+        p = tmp_path / f"data_batch_{k}.bin"
+        p.write_bytes(bytes(recs))
+        paths.append(p)
+    ds = rnnlab.Dataset(cifar_paths=paths, mode="rows")
+    assert (len(ds), ds.steps, ds.input_size, ds.channels) == (4, 32, 96, 3)
+    x, y = ds.batch([0, 3])
+    assert x.shape == (32, 2, 96) and list(y) == [0, 8]
+    raw = np.frombuffer(paths[0].read_bytes()[1:3073], np.uint8).reshape(3, 32, 32)
+    # row 0 of image 0: 32 pixels, each R, G, B
+    assert np.allclose(x[0, 0], raw[:, 0, :].T.reshape(-1) / 255.0, atol=1e-7)
+    g = rnnlab.Dataset(cifar_paths=[str(p) for p in paths], grayscale=True)
+    assert (g.steps, g.input_size) == (1024, 1)
+    with pytest.raises(TypeError):
+        rnnlab.Dataset(cifar_paths=[1, 2])
+    with pytest.raises(rnnlab.FileIOError):
+        rnnlab.Dataset(cifar_paths=[tmp_path / "missing.bin"])
