@@ -96,6 +96,8 @@ static int pyrl_get_buffer(PyObject *obj, Py_buffer *view, int writable, int kin
   if (PyObject_GetBuffer(obj, view, flags) != 0) {
     view->obj = NULL;
     /* Tell the two usual reasons apart for the message; both are ValueErrors (the type is right). */
+    PyObject *et, *ev, *etb;
+    PyErr_Fetch(&et, &ev, &etb);  /* the exporter's error, restored below as the cause */
     Py_buffer probe;
     const char *what = "cannot get a C-contiguous buffer";
     if (PyObject_GetBuffer(obj, &probe, PyBUF_FULL_RO) == 0) {
@@ -104,8 +106,8 @@ static int pyrl_get_buffer(PyObject *obj, Py_buffer *view, int writable, int kin
       PyBuffer_Release(&probe);
     } else {
       PyErr_Clear();
-      if (PyErr_Occurred()) PyErr_Clear();
     }
+    PyErr_Restore(et, ev, etb);
     pyrl_buffer_error(PyExc_ValueError, func, arg, what);
     return -1;
   }
