@@ -26,6 +26,7 @@ pkgs=(
   zlib1g-dev                   # gzip-compressed IDX data files
   libbenchmark-dev             # bench/ (Google Benchmark)
   swig                         # generated language bindings
+  python3-dev python3-venv     # the Python binding's extension headers; the pip-install test's venv
   dataset-fashion-mnist        # the embedded real data set of the main job and tests
   openmpi-bin libopenmpi-dev   # MPI data-parallel runs (rnnlab-train run under mpirun) and their tests
   parallel                     # GNU parallel: the sweep tests run a grid with it, as the README does
@@ -46,11 +47,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Python side (the python3 on PATH): plots of npz files, and pytest for the trainer's file tests.
+# Python side (the python3 on PATH): plots of npz files, and pytest for the trainer's file tests;
+# scikit-build-core builds the Python binding with pip (pip install ./bindings/python).
 py=python3
-if ! $py -c 'import numpy, matplotlib, pytest' 2>/dev/null; then
-  echo "setup: pip installing numpy matplotlib pytest"
-  $py -m pip install -q numpy matplotlib pytest
+if ! $py -c 'import numpy, matplotlib, pytest, scikit_build_core' 2>/dev/null; then
+  echo "setup: pip installing numpy matplotlib pytest scikit-build-core"
+  $py -m pip install -q numpy matplotlib pytest scikit-build-core
 fi
 # tree-sitter + its Julia grammar: the Julia binding's sources are parsed, not run (no Julia here).
 if ! $py -c 'import tree_sitter, tree_sitter_julia' 2>/dev/null; then

@@ -567,6 +567,14 @@ RNNLAB_API rnnlab_status rnnlab_load(rnnlab_model *model, const char *path);
 RNNLAB_API rnnlab_status rnnlab_load_ex(void *user, size_t capacity, size_t *user_size, rnnlab_model *model,
                                         const char *path);
 
+/* The configuration stored in a checkpoint (what rnnlab_create needs to build a model that
+ * rnnlab_load accepts), after the whole file is checked as rnnlab_load checks it. Fields the format
+ * does not store (denormals, cpu_isa) get their RNNLAB_CONFIG_INIT defaults; backend, threads and
+ * the diag settings are the saving model's. out->struct_size must be set (RNNLAB_CONFIG_INIT);
+ * fields beyond it are not written. Nothing is written on error.
+ * Errors: NULL, VERSION (struct_size), IO, CORRUPT, FORMAT. */
+RNNLAB_API rnnlab_status rnnlab_checkpoint_config(rnnlab_config *out, const char *path);
+
 /* Flags of rnnlab_export_npz. */
 #define RNNLAB_NPZ_L0 1u      /* cell tensors get nn.GRU / nn.RNN's "_l0" suffix ("weight_ih_l0") */
 #define RNNLAB_NPZ_FLOAT64 2u /* write float64 arrays (default float32) */

@@ -173,6 +173,37 @@ FileShape read_config(Reader &r) {
   return s;
 }
 
+// Every field of the config section, for rnnlab_checkpoint_config (read_config keeps only the
+// shape that load compares).
+rnnlab_config read_full_config(Reader &r) {
+  rnnlab_config c = RNNLAB_CONFIG_INIT;
+  c.cell = static_cast<rnnlab_cell>(r.get<uint32_t>());
+  c.input_size = r.get<int32_t>();
+  c.hidden_size = r.get<int32_t>();
+  c.head = static_cast<rnnlab_head>(r.get<uint32_t>());
+  c.output_size = r.get<int32_t>();
+  c.backend = static_cast<rnnlab_backend>(r.get<uint32_t>());
+  c.bias_mode = static_cast<rnnlab_bias_mode>(r.get<uint32_t>());
+  c.frozen_bias_mask = r.get<uint32_t>();
+  for (float &v : c.frozen_bias_value) v = r.get<float>();
+  c.init = static_cast<rnnlab_init>(r.get<uint32_t>());
+  c.bias_init = static_cast<rnnlab_bias_init>(r.get<uint32_t>());
+  c.bias_init_mask = r.get<uint32_t>();
+  for (float &v : c.bias_init_value) v = r.get<float>();
+  c.chrono_tmax = r.get<int32_t>();
+  c.seed = r.get<uint64_t>();
+  c.threads = r.get<int32_t>();
+  c.diag_level = static_cast<rnnlab_diag_level>(r.get<uint32_t>());
+  c.sat_thresh = r.get<float>();
+  c.bound = r.get<double>();
+  c.max_batch = r.get<int32_t>();
+  c.max_tape = r.get<int32_t>();
+  (void)r.get<uint64_t>();  // total
+  (void)r.get<uint64_t>();  // trainable
+  r.end();
+  return c;
+}
+
 const char *cell_text(uint32_t c) {
   switch (c) {
     case RNNLAB_CELL_GRU: return "gru";
@@ -331,6 +362,15 @@ std::map<uint32_t, std::pair<size_t, size_t>> check_frame(const std::vector<unsi
       if (tags[j] == tags[k]) raise(RNNLAB_E_CORRUPT, "the %s section appears twice", tag_name(tags[k]));
   }
   return spans;
+}
+
+// The config of a whole, well-formed checkpoint image.
+rnnlab_config config_of_image(const std::vector<unsigned char> &b) {
+  const auto spans = check_frame(b);
+  if (!spans.count(kConfig)) raise(RNNLAB_E_CORRUPT, "the config section is missing");
+  const auto &s = spans.at(kConfig);
+  Reader r(b.data() + s.first, s.second, tag_name(kConfig));
+  return read_full_config(r);
 }
 
 Parsed parse(const std::vector<unsigned char> &b, const rnnlab_model *m) {
@@ -802,3 +842,20 @@ RNNLAB_API rnnlab_status rnnlab_import_npz(rnnlab_model *model, const char *path
 }
 
 }  // extern "C"
+
+RNNLAB_API rnnlab_status rnnlab_checkpoint_config(rnnlab_config *out, const char *path) {
+  return guarded("rnnlab_checkpoint_config", [&] {
+    CHECK_NULL(out);
+    CHECK_NULL(path);
+    // the sizes rnnlab_get_config accepts: 0.1's config (up to max_tape) or this one
+    const uint32_t n = out->struct_size;
+    if (n < offsetof(rnnlab_config, denormals) || n > sizeof(rnnlab_config) || n % 4 != 0)
+      raise(RNNLAB_E_VERSION, "out->struct_size is %u; this library knows %u", n,
+            static_cast<unsigned>(sizeof(rnnlab_config)));
+    const std::vector<unsigned char> image = ckpt::read_file(path);
+    const rnnlab_config c = about_file(path, [&] { return ckpt::config_of_image(image); });
+    std::memcpy(out, &c, n);
+    out->struct_size = n;
+    return RNNLAB_OK;
+  });
+}

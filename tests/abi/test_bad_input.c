@@ -996,6 +996,13 @@ BAD(load_ex_small_buffer) {
   return st;
 }
 BAD(load_ex_corrupt) { size_t n = 0; unsigned char u[32]; return rnnlab_load_ex(u, sizeof u, &n, M, fpath("flipped.ckpt")); }
+BAD(ckpt_config_null_out) { return rnnlab_checkpoint_config(NULL, fpath("gru.ckpt")); }
+BAD(ckpt_config_null_path) { return rnnlab_checkpoint_config(&c->o.cfg, NULL); }
+BAD(ckpt_config_size_zero) { c->o.cfg.struct_size = 0; return rnnlab_checkpoint_config(&c->o.cfg, fpath("gru.ckpt")); }
+BAD(ckpt_config_missing) { return rnnlab_checkpoint_config(&c->o.cfg, fpath("missing.ckpt")); }
+BAD(ckpt_config_garbage) { return rnnlab_checkpoint_config(&c->o.cfg, fpath("garbage.ckpt")); }
+BAD(ckpt_config_truncated) { return rnnlab_checkpoint_config(&c->o.cfg, fpath("truncated.ckpt")); }
+BAD(ckpt_config_flipped) { return rnnlab_checkpoint_config(&c->o.cfg, fpath("flipped.ckpt")); }
 BAD(export_npz_null_model) { return rnnlab_export_npz(NULL, fpath("new.npz"), NULL, NULL, 0); }
 BAD(export_npz_null_path) { return rnnlab_export_npz(M, NULL, NULL, NULL, 0); }
 BAD(export_npz_flags) { return rnnlab_export_npz(M, fpath("new.npz"), NULL, NULL, 4u); }
@@ -1311,6 +1318,13 @@ static const row kRows[] = {
     ROW(K_GRU, S_OPT, rnnlab_load_ex, load_ex_null_user, E(NULL), "'user'"),
     ROW(K_GRU, S_OPT, rnnlab_load_ex, load_ex_small_buffer, E(SIZE_MISMATCH), "16", "4"),
     ROW(K_GRU, S_OPT, rnnlab_load_ex, load_ex_corrupt, E(CORRUPT), "flipped.ckpt"),
+    ROW(K_GRU, S_OPT, rnnlab_checkpoint_config, ckpt_config_null_out, E(NULL), "'out'"),
+    ROW(K_GRU, S_OPT, rnnlab_checkpoint_config, ckpt_config_null_path, E(NULL), "'path'"),
+    ROW(K_GRU, S_OPT, rnnlab_checkpoint_config, ckpt_config_size_zero, E(VERSION), "struct_size", "0"),
+    ROW(K_GRU, S_OPT, rnnlab_checkpoint_config, ckpt_config_missing, E(IO), "missing.ckpt"),
+    ROW(K_GRU, S_OPT, rnnlab_checkpoint_config, ckpt_config_garbage, E(CORRUPT), "garbage.ckpt", "magic"),
+    ROW(K_GRU, S_OPT, rnnlab_checkpoint_config, ckpt_config_truncated, E(CORRUPT), "truncated.ckpt", "truncated"),
+    ROW(K_GRU, S_OPT, rnnlab_checkpoint_config, ckpt_config_flipped, E(CORRUPT), "flipped.ckpt", "checksum"),
     ROW(K_GRU, S_OPT, rnnlab_export_npz, export_npz_null_model, E(NULL), "'model'"),
     ROW(K_GRU, S_OPT, rnnlab_export_npz, export_npz_null_path, E(NULL), "'path'"),
     ROW(K_GRU, S_OPT, rnnlab_export_npz, export_npz_flags, E(INVALID_ARGUMENT), "flags", "0x4"),
