@@ -711,6 +711,7 @@ const FUNCTIONS = (
     :rnnlab_get_params,
     :rnnlab_set_params,
     :rnnlab_get_grads,
+    :rnnlab_set_grads,
     :rnnlab_get_trainable_mask,
     :rnnlab_zero_grad,
     :rnnlab_set_diag_level,
@@ -736,6 +737,7 @@ const FUNCTIONS = (
     :rnnlab_save_ex,
     :rnnlab_load,
     :rnnlab_load_ex,
+    :rnnlab_checkpoint_config,
     :rnnlab_export_npz,
     :rnnlab_import_npz,
     :rnnlab_has_feature,
@@ -951,6 +953,13 @@ function rnnlab_get_grads(out, count, model)
     @ccall $(_cfunc(:rnnlab_get_grads))(out::Ptr{Cfloat}, count::Csize_t, model::Ptr{rnnlab_model})::rnnlab_status
 end
 
+"""    rnnlab_set_grads(model, values, count)
+
+C: `rnnlab_status rnnlab_set_grads(rnnlab_model *model, const float *values, size_t count)`"""
+function rnnlab_set_grads(model, values, count)
+    @ccall $(_cfunc(:rnnlab_set_grads))(model::Ptr{rnnlab_model}, values::Ptr{Cfloat}, count::Csize_t)::rnnlab_status
+end
+
 """    rnnlab_get_trainable_mask(out, count, model)
 
 C: `rnnlab_status rnnlab_get_trainable_mask(uint8_t *out, size_t count, const rnnlab_model *model)`"""
@@ -1124,6 +1133,13 @@ end
 C: `rnnlab_status rnnlab_load_ex(void *user, size_t capacity, size_t *user_size, rnnlab_model *model, const char *path)`"""
 function rnnlab_load_ex(user, capacity, user_size, model, path)
     @ccall $(_cfunc(:rnnlab_load_ex))(user::Ptr{Cvoid}, capacity::Csize_t, user_size::Ptr{Csize_t}, model::Ptr{rnnlab_model}, path::Cstring)::rnnlab_status
+end
+
+"""    rnnlab_checkpoint_config(out, path)
+
+C: `rnnlab_status rnnlab_checkpoint_config(rnnlab_config *out, const char *path)`"""
+function rnnlab_checkpoint_config(out, path)
+    @ccall $(_cfunc(:rnnlab_checkpoint_config))(out::Ptr{rnnlab_config}, path::Cstring)::rnnlab_status
 end
 
 """    rnnlab_export_npz(model, path, cell_prefix, head_prefix, flags)
