@@ -26,6 +26,7 @@ pkgs=(
   swig                         # generated language bindings
   dataset-fashion-mnist        # the embedded real data set of the main job and tests
   clang libclang-rt-14-dev     # tests/fuzz: libFuzzer harnesses (clang's runtime ships libFuzzer)
+  valgrind                     # .ci/run: memcheck over the examples and a short rnnlab-train
 )
 # --bench: PyTorch for the anchor column; /usr/bin/time for peak memory and the P4 wall time.
 [ "$want_bench" = 1 ] && pkgs+=(python3-torch time)

@@ -2,7 +2,7 @@
 # Builds the libFuzzer harnesses (clang, ASan + UBSan, build-fuzz/) and runs each one: first every
 # committed regression input (each once crashed a harness), then fuzzing from the committed seed
 # corpus for a fixed number of executions or for a time.
-#   tests/fuzz/run.sh                  every harness, 20000 executions each (what .ci/run does)
+#   tests/fuzz/run.sh                  every harness, 10000 executions each (what .ci/run does)
 #   tests/fuzz/run.sh --runs N         N executions each
 #   tests/fuzz/run.sh --seconds S      S seconds each (a long hunt)
 #   tests/fuzz/run.sh --make-seeds     rewrite tests/fuzz/corpus/ from what rnnlab writes now
@@ -11,7 +11,7 @@
 # a fixed crasher to tests/fuzz/regressions/<harness>/). Exit status 1 when any harness failed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-runs=20000
+runs=10000
 seconds=""
 make_seeds=0
 only=()
