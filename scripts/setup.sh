@@ -31,6 +31,8 @@ pkgs=(
   openmpi-bin libopenmpi-dev   # MPI data-parallel runs (rnnlab-train run under mpirun) and their tests
   parallel                     # GNU parallel: the sweep tests run a grid with it, as the README does
   slurm-wlm munge              # a one-node Slurm the tests start to run the job-array and MPI templates
+  clang libclang-rt-14-dev     # tests/fuzz: libFuzzer harnesses (clang's runtime ships libFuzzer)
+  valgrind                     # .ci/run: memcheck over the examples and a short rnnlab-train
 )
 # --bench: PyTorch for the anchor column; /usr/bin/time for peak memory and the P4 wall time.
 [ "$want_bench" = 1 ] && pkgs+=(python3-torch time)

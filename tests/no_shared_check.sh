@@ -12,7 +12,7 @@
 #    with the given arguments (default: the whole suite); with --run, runs <command> in the copy instead
 #    (.ci/run: the README's `bash scripts/test.sh`, set-up included).
 # <repo-dir> (a git work tree) defaults to the repository holding this script. Environment: JOBS (default 2),
-# KEEP_TMP=1 keeps <tmp>; the CMAKE_*_COMPILER_LAUNCHER variables (ccache) pass through to cmake.
+# KEEP_TMP=1 keeps <tmp>; NO_SHARED_DIR=<dir> uses <dir> as <tmp> (empty or new; kept); the CMAKE_*_COMPILER_LAUNCHER variables (ccache) pass through to cmake.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,7 +43,13 @@ if hits=$(cd "$repo" && git grep --untracked -n -e '\.\./shared' -- CMakeLists.t
   exit 1
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/rnnlab-noshared.XXXXXX")
+if [ -n "${NO_SHARED_DIR:-}" ]; then  # a caller's directory (.ci/run reuses the copy's build): kept
+  tmp=$NO_SHARED_DIR
+  mkdir -p "$tmp"
+  KEEP_TMP=1
+else
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/rnnlab-noshared.XXXXXX")
+fi
 if [ "${KEEP_TMP:-0}" = 1 ]; then
   echo "keeping $tmp"
 else

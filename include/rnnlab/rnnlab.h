@@ -225,6 +225,9 @@ typedef struct rnnlab_config {
 typedef struct rnnlab_model rnnlab_model;
 
 /* Builds a model (parameters initialised from cfg->seed). *out is set only on success.
+ * A model whose memory (computed in 64 bits before anything is allocated) exceeds the smallest of
+ * physical memory, RLIMIT_AS / RLIMIT_DATA, the cgroup's limit and the environment variable
+ * RNNLAB_MEMORY_LIMIT (bytes, optional K/M/G/T suffix) is refused with NO_MEMORY up front.
  * Errors: NULL, VERSION, INVALID_ARGUMENT, INVALID_CONFIG, NO_DEVICE, UNSUPPORTED, NO_MEMORY. */
 RNNLAB_API rnnlab_status rnnlab_create(rnnlab_model **out, const rnnlab_config *cfg);
 /* Frees the model. NULL is accepted and ignored. */
@@ -257,7 +260,9 @@ RNNLAB_API rnnlab_status rnnlab_set_training(rnnlab_model *model, int training);
  * head; y may be NULL with y_count 0. In training mode the steps are appended to the tape.
  * B is fixed from the first step after a reset until the next reset.
  * Errors: NULL, INVALID_ARGUMENT (T, B <= 0 or over max_batch / max_tape), SIZE_MISMATCH,
- *         STATE (B differs from the tape's), NONFINITE (message names the first (t, b, i)). */
+ *         STATE (B differs from the tape's), NONFINITE (message names the first (t, b, i)),
+ *         NO_MEMORY (the tape would exceed the memory limit of rnnlab_create; checked before x is
+ *         read or anything is allocated). */
 RNNLAB_API rnnlab_status rnnlab_step(float *y, size_t y_count, rnnlab_model *model, const float *x,
                                      size_t x_count, int32_t T, int32_t B);
 

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/init.h"
 #include "core/isa.h"
+#include "core/memory.h"
 #include "core/model.h"
 
 using namespace rnnlab;
@@ -314,8 +315,12 @@ RNNLAB_API rnnlab_status rnnlab_create(rnnlab_model **out, const rnnlab_config *
     rnnlab_config c = read_config(cfg);
     validate_config(c);
     if (c.cpu_isa == RNNLAB_ISA_AUTO) c.cpu_isa = rnnlab_cpu_isa_best();
+    // Refuse a model the machine cannot hold before a byte of it is allocated (core/memory.h).
+    const ModelSpec want = spec_of(c);
+    check_memory(create_bytes(want), "a model of hidden_size %d, input_size %d (%llu parameters)", c.hidden_size,
+                 c.input_size, static_cast<unsigned long long>(param_count(want)));
     auto m = std::make_unique<rnnlab_model>();
-    m->spec = spec_of(c);
+    m->spec = want;
     m->layout = make_layout(m->spec);
     rnnlab_backend resolved = RNNLAB_BACKEND_REFERENCE;
     m->backend = make_backend(c, m->spec, &resolved);
@@ -429,6 +434,12 @@ RNNLAB_API rnnlab_status rnnlab_step(float *y, size_t y_count, rnnlab_model *m, 
       raise(RNNLAB_E_STATE, "B = %d, but the current sequence has B = %d (B is fixed until rnnlab_reset)", B,
             m->batch);
     const int W = m->spec.out_width();
+    // The tape this call would leave (and the outputs), in 64 bits, against the memory limit, before
+    // x is read or anything is reserved.
+    check_memory(add_sat(tape_bytes(m->spec, static_cast<uint64_t>(tape) + static_cast<uint64_t>(T),
+                                    static_cast<uint64_t>(B)),
+                         mul_sat(mul_sat(static_cast<uint64_t>(T), static_cast<uint64_t>(B)), 2 * sizeof(float) * W)),
+                 "a tape of %lld steps of %d sequences", static_cast<long long>(tape) + T, B);
     check_count("x", x_count, product(T, B, m->spec.I));
     const size_t y_want = product(T, B, W);
     if (y) check_count("y", y_count, y_want);

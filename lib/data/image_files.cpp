@@ -112,7 +112,10 @@ void read_exact_into(ByteSource &src, std::vector<uint8_t> &v, size_t n, const c
   const size_t start = v.size();
   size_t done = 0;
   while (done < n) {
-    const size_t step = std::min(n - done, kChunk);
+    // Grow with the data that actually arrives: 64 KiB first, then doubling up to kChunk, so that a
+    // few-byte file whose header announces gigabytes costs kilobytes, not a 64 MB zero-filled buffer
+    // (found by fuzz_idx: such files ran at 18 per second).
+    const size_t step = std::min(n - done, std::min(kChunk, std::max<size_t>(size_t{1} << 16, done)));
     v.resize(start + done + step);
     const size_t got = src.read(v.data() + start + done, step);
     done += got;

@@ -428,7 +428,7 @@ NpyArray parse_npy(const unsigned char *bytes, std::size_t size, const std::stri
 }
 
 NpyArray load_npy(const std::string &path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = sys_open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int err = errno;
     raise(RNNLAB_E_IO, "%s: cannot open: %s", path.c_str(), errno_text(err).c_str());
@@ -446,7 +446,7 @@ NpyArray load_npy(const std::string &path) {
   auto read = [&](void *dst, std::size_t n) {
     auto *p = static_cast<unsigned char *>(dst);
     while (n) {
-      ssize_t got = ::read(fd, p, n);
+      ssize_t got = sys_read(fd, p, n);
       if (got < 0 && errno == EINTR) continue;
       if (got < 0) {
         int err = errno;
@@ -508,30 +508,27 @@ void NpzWriter::add(const std::string &key, const NpyArray &array) {
 void NpzWriter::save(const std::string &path) const {
   if (members_.empty()) raise(RNNLAB_E_INVALID_ARGUMENT, "%s: nothing to save (no arrays were added)", path.c_str());
   std::size_t slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
   std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   if (base.empty() || base == "." || base == "..")
     raise(RNNLAB_E_INVALID_ARGUMENT, "'%s' does not name a file", path.c_str());
 
-  TempFile tmp;
-  const int tmp_fd = create_temp(dir, base, path, &tmp);
-  // libzip writes the archive by name, so the descriptor is only needed to claim the name.
-  if (::close(tmp_fd) != 0) {
-    const int err = errno;
-    raise(RNNLAB_E_IO, "%s: cannot close temporary file '%s': %s", path.c_str(), tmp.path.c_str(),
-          errno_text(err).c_str());
-  }
-  maybe_fault(testing::SaveFault::AfterTempCreated, path);
-
+  // The archive is built in memory and written by the same atomic writer as checkpoints, so that
+  // every write, sync, close and rename of it is rnnlab's own (and reported as such), not libzip's.
+  std::vector<unsigned char> image;
   {
-    // libzip itself writes into a second temporary beside ours and renames it onto our name when
-    // the archive is complete, so ours never holds a half-written archive either.
+    ZipError err;
+    zip_source_t *mem = zip_source_buffer_create(nullptr, 0, 0, &err.e);
+    if (!mem) raise_zip(&err.e, path, "cannot start the archive in memory");
+    struct Source {
+      zip_source_t *s;
+      ~Source() { zip_source_free(s); }
+    } keep{mem};
+    zip_source_keep(mem);  // the archive's close below releases one reference; ours reads it after
     ZipArchive ar;
-    int code = 0;
-    ar.za = zip_open(tmp.path.c_str(), ZIP_TRUNCATE, &code);
+    ar.za = zip_open_from_source(mem, ZIP_TRUNCATE, &err.e);
     if (!ar.za) {
-      ZipError e(code);
-      raise(RNNLAB_E_IO, "%s: cannot start archive '%s': %s", path.c_str(), tmp.path.c_str(), e.message().c_str());
+      zip_source_free(mem);  // the reference zip_open_from_source did not take
+      raise_zip(&err.e, path, "cannot start the archive in memory");
     }
     for (const Member &m : members_) {
       // The buffers outlive zip_close below, so libzip can read them in place.
@@ -550,49 +547,56 @@ void NpzWriter::save(const std::string &path) const {
       }
     }
     if (zip_close(ar.za) != 0) {
-      // A failed zip_close leaves the archive open (ar discards it) and has removed libzip's own
-      // temporary; the error text is copied out before that happens.
       zip_error_t *ze = zip_get_error(ar.za);
-      rnnlab_status st = zip_error_code_zip(ze) == ZIP_ER_MEMORY ? RNNLAB_E_NO_MEMORY : RNNLAB_E_IO;
-      raise(st, "%s: writing the archive failed: %s", path.c_str(), zip_error_strerror(ze));
+      rnnlab_status st = zip_error_code_zip(ze) == ZIP_ER_MEMORY ? RNNLAB_E_NO_MEMORY : RNNLAB_E_INTERNAL;
+      raise(st, "%s: building the archive failed: %s", path.c_str(), zip_error_strerror(ze));
     }
     ar.za = nullptr;
+    zip_stat_t zst;
+    zip_stat_init(&zst);
+    if (zip_source_stat(mem, &zst) != 0 || !(zst.valid & ZIP_STAT_SIZE))
+      raise_zip(zip_source_error(mem), path, "cannot measure the archive built in memory");
+    if (zip_source_open(mem) != 0) raise_zip(zip_source_error(mem), path, "cannot read the archive built in memory");
+    image.resize(static_cast<std::size_t>(zst.size));
+    const zip_int64_t got = zip_source_read(mem, image.data(), image.size());
+    zip_source_close(mem);
+    if (got < 0 || static_cast<std::size_t>(got) != image.size())
+      raise(RNNLAB_E_INTERNAL, "%s: reading back the archive built in memory gave %lld of %zu bytes", path.c_str(),
+            static_cast<long long>(got), image.size());
   }
-  maybe_fault(testing::SaveFault::AfterArchiveWritten, path);
-
-  fsync_path(tmp.path, O_RDONLY, "temporary file", path);
-  maybe_fault(testing::SaveFault::AfterTempSynced, path);
-
-  if (::rename(tmp.path.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    raise(RNNLAB_E_IO, "%s: cannot rename the temporary file over it: %s", path.c_str(), errno_text(err).c_str());
-  }
-  tmp.armed = false;
-  // Without this the rename itself may not survive a crash, even though the data would.
-  try {
-    fsync_path(dir, O_RDONLY | O_DIRECTORY, "directory", path);
-  } catch (const Error &e) {
-    raise(e.status, "%s (the new file is in place, but may not survive a crash)", e.message.c_str());
-  }
+  struct Hook {
+    static void at(SaveStage stage, const std::string &, void *ctx) {
+      const std::string &target = *static_cast<const std::string *>(ctx);
+      switch (stage) {
+        case SaveStage::TempCreated: maybe_fault(testing::SaveFault::AfterTempCreated, target); break;
+        case SaveStage::DataWritten: maybe_fault(testing::SaveFault::AfterArchiveWritten, target); break;
+        case SaveStage::TempSynced: maybe_fault(testing::SaveFault::AfterTempSynced, target); break;
+      }
+    }
+  };
+  write_file_atomically(path, image.data(), image.size(), &Hook::at, const_cast<std::string *>(&path));
 }
 
 // ---- reader ------------------------------------------------------------------------------------
 
 NpzReader::NpzReader(const std::string &path) : path_(path) {
-  // libzip reports a directory or device only as an unsupported operation; say what it is.
-  struct stat pst;
-  if (::stat(path.c_str(), &pst) == 0 && !S_ISREG(pst.st_mode))
-    raise(RNNLAB_E_IO, "%s: cannot open: not a regular file", path.c_str());
+  // The whole file is read first through rnnlab's own reads (a failing read is RNNLAB_E_IO, a file
+  // cut short while being read RNNLAB_E_CORRUPT), then parsed from memory.
+  const std::vector<unsigned char> bytes = read_whole_file(path);
+  parse(bytes.data(), bytes.size());
+}
+
+NpzReader::NpzReader(const std::string &name, const unsigned char *bytes, std::size_t size) : path_(name) {
+  parse(bytes, size);
+}
+
+void NpzReader::parse(const unsigned char *bytes, std::size_t size) {
+  const std::string &path = path_;
+  // libzip would take an empty file for an empty archive; numpy (and we) call it not an .npz.
+  if (size == 0) raise(RNNLAB_E_CORRUPT, "%s: empty file (not a zip archive)", path.c_str());
   ZipError err;
-  zip_source_t *src = zip_source_file_create(path.c_str(), 0, -1, &err.e);
+  zip_source_t *src = zip_source_buffer_create(bytes, size, 0, &err.e);
   if (!src) raise_zip(&err.e, path, "cannot open");
-  zip_stat_t fst;
-  zip_stat_init(&fst);
-  if (zip_source_stat(src, &fst) == 0 && (fst.valid & ZIP_STAT_SIZE) && fst.size == 0) {
-    zip_source_free(src);
-    // libzip would take an empty file for an empty archive; numpy (and we) call it not an .npz.
-    raise(RNNLAB_E_CORRUPT, "%s: empty file (not a zip archive)", path.c_str());
-  }
   ZipArchive ar;
   ar.za = zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &err.e);
   if (!ar.za) {
@@ -614,6 +618,16 @@ NpzReader::NpzReader(const std::string &path) : path_(path) {
     if (arrays_.count(key)) raise(RNNLAB_E_CORRUPT, "%s: appears twice in the archive", where.c_str());
     if (st.size > std::numeric_limits<std::size_t>::max())
       raise(RNNLAB_E_CORRUPT, "%s: implausible size", where.c_str());
+    // The member's recorded size decides how much is allocated before a byte of it is read, so it
+    // must be one the archive can deliver: a stored member is its own compressed size, and deflate
+    // never expands more than 1032:1. Anything else is damage (or a decompression bomb).
+    if ((st.valid & ZIP_STAT_COMP_SIZE) && (st.valid & ZIP_STAT_COMP_METHOD)) {
+      const bool stored = st.comp_method == ZIP_CM_STORE;
+      if ((stored && st.size != st.comp_size) ||
+          (!stored && st.size / 1032 > st.comp_size + 64))
+        raise(RNNLAB_E_CORRUPT, "%s: records %llu bytes in %llu compressed ones, which no archive holds", where.c_str(),
+              static_cast<unsigned long long>(st.size), static_cast<unsigned long long>(st.comp_size));
+    }
 
     ZipFile f;
     f.zf = zip_fopen_index(ar.za, idx, 0);

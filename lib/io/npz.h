@@ -124,6 +124,9 @@ class NpzWriter {
 class NpzReader {
  public:
   explicit NpzReader(const std::string &path);
+  // Parses an archive already in memory (`name` stands for its path in messages); the bytes need
+  // not outlive the constructor.
+  NpzReader(const std::string &name, const unsigned char *bytes, std::size_t size);
 
   const std::string &path() const { return path_; }
   // Keys in archive order.
@@ -144,6 +147,7 @@ class NpzReader {
   }
 
  private:
+  void parse(const unsigned char *bytes, std::size_t size);
   void check_dtype(const std::string &key, const NpyArray &a, DType want) const;
 
   std::string path_;

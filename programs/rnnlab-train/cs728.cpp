@@ -1012,6 +1012,27 @@ int rnnlab_train_cs728(int argc, char **argv) {
       return 0;
     }
     if (o.name.empty()) throw UsageError("--name: empty name");
+    // Contradictions between flags are refused here, before any work (exit 2, one line).
+    if (o.min_length > o.max_length)
+      throw UsageError(strf("--min_length %lld is greater than --max_length %lld", static_cast<long long>(o.min_length),
+                            static_cast<long long>(o.max_length)));
+    if (o.cbs > o.ebs)
+      throw UsageError(strf("--cbs %lld is greater than --ebs %lld: validation would run one chunk of %lld "
+                            "sequences, not the %lld asked for",
+                            static_cast<long long>(o.cbs), static_cast<long long>(o.ebs),
+                            static_cast<long long>(o.cbs), static_cast<long long>(o.ebs)));
+    {
+      // The output directory must take files now, not fail after the whole run.
+      const std::string base = o.name + "_final_state.npz";
+      const std::string out = o.out_dir.empty() || base[0] == '/'
+                                  ? base
+                                  : o.out_dir + (o.out_dir.back() == '/' ? "" : "/") + base;
+      try {
+        check_writable_dir_of(out);
+      } catch (const RunError &e) {
+        throw UsageError(e.what());
+      }
+    }
     if (o.model == "gru" && f.given("init"))
       print_note(strf("--init %s does not apply to --model gru (its init is the starter's cs728_gru)", o.init.c_str()));
     if (o.model != "gru" && f.given("gru_variant")) print_note("--gru_variant applies to --model gru only; ignored");

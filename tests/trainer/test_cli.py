@@ -68,7 +68,8 @@ def test_logs_that_cannot_fit_are_refused(run):
 
 def test_unwritable_output_is_refused_before_training(run, tmp_path):
     r = run(TINY + ["--name", "no_such_dir/run"])
-    assert_failed(r, 1, "no_such_dir")
+    # An output directory that cannot be written is a command-line contradiction (issue 14): exit 2.
+    assert_failed(r, 2, "no_such_dir")
     assert "Iter" not in r.out
 
 
