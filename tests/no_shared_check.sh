@@ -16,7 +16,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-if [ $# -gt 0 ] && [ "$1" != "--" ]; then
+if [ $# -gt 0 ] && [ "$1" != "--" ] && [ "$1" != "--run" ]; then
   repo=$(cd "$1" && pwd)
   shift
 fi
