@@ -36,6 +36,7 @@
 #include "common/head.h"
 #include "core/backend.h"
 #include "core/error.h"
+#include "core/pass_stats.h"
 
 namespace rnnlab {
 
@@ -103,8 +104,7 @@ class DevVec {
 };
 
 // ---- kernels ----------------------------------------------------------------------------------------
-// Forward-side sums of one step (diagnostics.md), the CPU backend's order.
-enum FwdSum { kSat, kSatFrac, kAct, kCand, kZSat, kRSat, kZSatFrac, kRSatFrac, kZMean, kRMean, kZPre, kNumFwd };
+// Forward-side sums of one step: core/pass_stats.h's FwdSum order (kSat ... kNumFwd).
 
 constexpr int kThreads = 128;  // threads per block; one block per sequence in every row kernel
 
@@ -1087,69 +1087,9 @@ class CudaBackend final : public Backend {
   }
 
   void fill_stats(double loss, int64_t nonfinite, int first_bad, const DiagSettings &ds, bool fwd_sums, PassStats *st) {
-    const int n = n_, B = B_;
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    st->steps = n;
-    st->batch = B;
-    st->level = ds.level;
-    st->loss = loss;
-    st->nonfinite = nonfinite;
-    st->nonfinite_first_t = first_bad;
-    st->omega = nan;
-    st->steps_in_past = nan;
-    for (auto &tr : st->traces) tr.clear();
-    st->omega_grad.clear();
-    if (ds.level >= RNNLAB_DIAG_SUMMARY || ds.omega_grad) {
-      double sum = 0;
-      int64_t valid = 0;
-      for (size_t k = 0; k < static_cast<size_t>(n) * B; ++k) {
-        if (!(dn2_host_[k] >= ds.bound)) continue;
-        const double r = pn2_host_[k] / dn2_host_[k] - 1.0;
-        sum += r * r;
-        ++valid;
-      }
-      st->omega = valid ? sum / static_cast<double>(valid) : nan;
-      st->steps_in_past = static_cast<double>(valid) / (static_cast<double>(n) * B);
-    }
-    if (ds.level < RNNLAB_DIAG_FULL) return;
-    auto put = [&](rnnlab_trace k) -> std::vector<double> * {
-      if (!cell_has_trace(s_, k)) return nullptr;
-      st->traces[k].assign(n, nan);
-      return &st->traces[k];
-    };
-    std::vector<double> *grad = put(RNNLAB_TRACE_GRAD_TIME), *transfer = put(RNNLAB_TRACE_TRANSFER_TIME);
-    for (int t = 0; t < n; ++t) {
-      double gsum = 0, tr = 0;
-      int tn = 0;
-      for (int b = 0; b < B; ++b) {
-        const double dn = std::sqrt(dn2_host_[static_cast<size_t>(t) * B + b]);
-        gsum += dn;
-        if (dn >= 1e-10) {
-          tr += std::sqrt(pn2_host_[static_cast<size_t>(t) * B + b]) / dn;
-          ++tn;
-        }
-      }
-      (*grad)[t] = gsum / B;
-      (*transfer)[t] = tn ? tr / tn : nan;
-    }
-    if (!fwd_sums) return;  // forward sums were not recorded for this tape
-    const double cnt = static_cast<double>(B) * s_.H;
-    const std::pair<rnnlab_trace, int> fwd_map[] = {
-        {RNNLAB_TRACE_SAT_TIME, kSat},           {RNNLAB_TRACE_SAT_FRAC_TIME, kSatFrac},
-        {RNNLAB_TRACE_ACT_TIME, kAct},           {RNNLAB_TRACE_CAND_ACT_TIME, kCand},
-        {RNNLAB_TRACE_GATE_Z_SAT_TIME, kZSat},   {RNNLAB_TRACE_GATE_R_SAT_TIME, kRSat},
-        {RNNLAB_TRACE_GATE_Z_SAT_FRAC_TIME, kZSatFrac}, {RNNLAB_TRACE_GATE_R_SAT_FRAC_TIME, kRSatFrac},
-        {RNNLAB_TRACE_GATE_Z_MEAN_TIME, kZMean}, {RNNLAB_TRACE_GATE_R_MEAN_TIME, kRMean},
-        {RNNLAB_TRACE_GATE_Z_PREACT_TIME, kZPre}};
-    for (const auto &m : fwd_map) {
-      std::vector<double> *v = put(m.first);
-      if (!v) continue;
-      for (int t = 0; t < n; ++t) {
-        double sum = 0;  // the sequences' slots in sequence order
-        for (int b = 0; b < B; ++b) sum += fwd_host_[(static_cast<size_t>(t) * B + b) * kNumFwd + m.second];
-        (*v)[t] = sum / cnt;
-      }
-    }
+    // fwd_host_ holds one slot of sums per sequence and step (one block per sequence wrote each).
+    finish_pass_stats(s_, n_, B_, loss, nonfinite, first_bad, ds, dn2_host_.data(), pn2_host_.data(),
+                      fwd_sums ? fwd_host_.data() : nullptr, B_, st);
   }
 
   ModelSpec s_;
