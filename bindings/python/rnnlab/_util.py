@@ -149,3 +149,45 @@ def output_array(out, arg, shape, dtype):
     if not out.flags.writeable:
         raise ValueError(f"argument '{arg}': the output array is read-only")
     return out
+
+
+class OwnedHandle:
+    """Owns one handle of the C library in ``self._h`` (None once freed). Subclasses name the capi
+    function that frees it (``_destroy``) and what they are (``_what``, for the error once closed).
+    ``close()`` frees it at once and only once; ``with`` closes it on leaving; ``__del__`` is the
+    fallback."""
+
+    _destroy = None
+    _what = "object"
+    _h = None
+
+    @property
+    def handle(self):
+        """The raw C handle, for the generated module (rnnlab.capi)."""
+        if self._h is None:
+            raise ValueError(f"the {self._what} is closed")
+        return self._h
+
+    @property
+    def closed(self):
+        """True once close() was called."""
+        return self._h is None
+
+    def close(self):
+        """Frees the C object now (idempotent). Any later call raises ValueError."""
+        h, self._h = self._h, None
+        if h is not None:
+            getattr(_c, self._destroy)(h)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False

@@ -18,7 +18,7 @@ def _int(v, arg):
     return int(v)
 
 
-class Task:
+class Task(U.OwnedHandle):
     """A synthetic task of Pascanu, Mikolov & Bengio (2013) (README, "Tasks"; tasks.md).
 
     Args:
@@ -31,6 +31,9 @@ class Task:
     Attributes (from rnnlab_task_get_info): input_size, output_size, head ("last_softmax",
     "every_softmax" or "last_linear": pass it to Model(head=...)), min_steps, max_steps, fixed_batch.
     """
+
+    _destroy = "rnnlab_task_destroy"
+    _what = "task"
 
     def __init__(self, kind="mem", *, min_length=50, max_length=200, memvalues=5, mempos=10, seed=0, mem_all=False):
         self._h = None
@@ -55,32 +58,6 @@ class Task:
         self.min_steps = info.min_steps
         self.max_steps = info.max_steps
         self.fixed_batch = info.fixed_batch
-
-    @property
-    def handle(self):
-        """The raw ``rnnlab_task *`` for rnnlab.capi."""
-        if self._h is None:
-            raise ValueError("the task is closed")
-        return self._h
-
-    def close(self):
-        """Frees the generator now (idempotent)."""
-        h, self._h = self._h, None
-        if h is not None:
-            _c.rnnlab_task_destroy(h)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     @property
     def regression(self):
@@ -141,7 +118,7 @@ class Task:
         return _c.rnnlab_task_count_wrong(h, ya, T, B, c, None, ea)
 
 
-class Dataset:
+class Dataset(U.OwnedHandle):
     """Sequential images loaded into memory by the C library (IDX: MNIST / Fashion-MNIST; CIFAR-10
     binary batches).
 
@@ -159,6 +136,9 @@ class Dataset:
     Attributes: count, steps (T), input_size (I), num_classes, height, width, channels.
     Any number of threads may read batches from one Dataset at once.
     """
+
+    _destroy = "rnnlab_dataset_destroy"
+    _what = "data set"
 
     def __init__(self, images=None, labels=None, *, cifar_paths=None, format=None, num_classes=10, mode="pixels",
                  grayscale=False, normalize=False, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), permute=False,
@@ -185,32 +165,6 @@ class Dataset:
         _c.rnnlab_dataset_get_info(info, self._h)
         self.count, self.steps, self.input_size = info.count, info.steps, info.input_size
         self.num_classes, self.height, self.width, self.channels = info.num_classes, info.height, info.width, info.channels
-
-    @property
-    def handle(self):
-        """The raw ``rnnlab_dataset *`` for rnnlab.capi."""
-        if self._h is None:
-            raise ValueError("the data set is closed")
-        return self._h
-
-    def close(self):
-        """Frees the data now (idempotent)."""
-        h, self._h = self._h, None
-        if h is not None:
-            _c.rnnlab_dataset_destroy(h)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     def __len__(self):
         return self.count

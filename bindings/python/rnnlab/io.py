@@ -9,7 +9,7 @@ from . import _util as U
 __all__ = ["NpzWriter"]
 
 
-class NpzWriter:
+class NpzWriter(U.OwnedHandle):
     """Collects named arrays (copied when added) and writes them as one .npz, atomically.
 
     Supported dtypes: float32, float64, int32, int64 (other real dtypes are refused; convert first).
@@ -17,38 +17,15 @@ class NpzWriter:
     with exactly the dtypes and shapes given.
     """
 
+    _destroy = "rnnlab_npz_destroy"
+    _what = "writer"
+
     _ADD = {np.dtype(np.float32): "rnnlab_npz_add_float32", np.dtype(np.float64): "rnnlab_npz_add_float64",
             np.dtype(np.int32): "rnnlab_npz_add_int32", np.dtype(np.int64): "rnnlab_npz_add_int64"}
 
     def __init__(self, deflate=False):
         self._h = None
         self._h = _c.rnnlab_npz_create(_c.RNNLAB_NPZ_DEFLATE if deflate else 0)
-
-    @property
-    def handle(self):
-        """The raw ``rnnlab_npz *`` for rnnlab.capi."""
-        if self._h is None:
-            raise ValueError("the writer is closed")
-        return self._h
-
-    def close(self):
-        """Frees the writer now (nothing is written; idempotent)."""
-        h, self._h = self._h, None
-        if h is not None:
-            _c.rnnlab_npz_destroy(h)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     def add(self, key, array):
         """Adds ``array`` (any shape, 0-d included) under ``key`` (must be new)."""

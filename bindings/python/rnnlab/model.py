@@ -117,7 +117,7 @@ class _hybridmethod:
         return self.finstance.__get__(obj, cls)
 
 
-class Model:
+class Model(U.OwnedHandle):
     """A recurrent network (GRU or vanilla RNN) with an optional output head, trained and measured by
     the rnnlab C library.
 
@@ -159,6 +159,9 @@ class Model:
     closes it on exit. Any failed call raises a :class:`rnnlab.Error` subclass and leaves the model
     as it was.
     """
+
+    _destroy = "rnnlab_destroy"
+    _what = "model"
 
     def __init__(self, input_size, hidden_size, *, cell="gru", head="none", output_size=0, backend="auto",
                  bias_mode="double", frozen_bias_mask=0, frozen_bias_value=(0.0, 0.0, 0.0), frozen_biases=None,
@@ -213,37 +216,6 @@ class Model:
         total, _ = _c.rnnlab_param_count(self._h)
         self._total = total
         self._infos = None
-
-    def close(self):
-        """Frees the model now (idempotent). Any later call raises ValueError."""
-        h, self._h = self._h, None
-        if h is not None:
-            _c.rnnlab_destroy(h)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-    @property
-    def closed(self):
-        """True once close() was called."""
-        return self._h is None
-
-    @property
-    def handle(self):
-        """The raw ``rnnlab_model *`` for the generated module (rnnlab.capi)."""
-        if self._h is None:
-            raise ValueError("the model is closed")
-        return self._h
 
     def __repr__(self):
         if self._h is None:
