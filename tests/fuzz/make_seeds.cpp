@@ -193,6 +193,14 @@ int main(int argc, char **argv) {
     grid("cli_only", std::string(1, '\0') + "lr=1e-3,5e-4" + '\0' + "hidden=32,64,128");
     grid("tabs_blank_lines", "# comment only\n\n\t--epochs\t1 2\r\n--batch 64\n");
     grid("bad_twice", "--seed 1 2\n--seed 3\n");
+    // Either side of the million-item limit: 1000 x 1000 is accepted, 4 axes of 32 values refused.
+    auto axis = [](const char *flag, int n) {
+      std::string t = flag;
+      for (int i = 0; i < n; ++i) t += " " + std::to_string(i);
+      return t + "\n";
+    };
+    grid("million", axis("--seed", 1000) + axis("--hidden", 1000));
+    grid("over_a_million", axis("--a", 32) + axis("--b", 32) + axis("--c", 32) + axis("--d", 32));
   }
 
   // images / ablation / run command lines: the sub-command's number (0, 1, 2), then NUL-separated
