@@ -1250,6 +1250,37 @@ int run(const Options &o) {
 
 }  // namespace
 
+int rnnlab_train_images_parse(int argc, char **argv, std::vector<std::pair<std::string, std::string>> *settings,
+                              std::string *error) {
+  try {
+    const std::string cmd = argc > 0 && argv[0] ? argv[0] : "images";
+    if (cmd != "images" && cmd != "ablation") throw UsageError("unknown sub-command '" + cmd + "' (images, ablation)");
+    const Options o = parse_options(argc, argv);
+    if (o.help) return 1;
+    auto i = [](long long v) { return strf("%lld", v); };
+    auto d = [](double v) { return strf("%.17g", v); };
+    *settings = {{"command", o.command}, {"ablation", i(o.ablation)}, {"preset", o.preset},
+                 {"dataset", dataset_name(o.dataset)}, {"data_dir", o.data_dir}, {"mode", i(o.mode)},
+                 {"permute", i(o.permute)}, {"permute_seed", i(static_cast<long long>(o.permute_seed))},
+                 {"normalize", i(o.normalize)}, {"norm_mean", d(o.norm_mean)}, {"norm_std", d(o.norm_std)},
+                 {"train_limit", i(o.train_limit)}, {"test_limit", i(o.test_limit)}, {"hidden", i(o.hidden)},
+                 {"cell", i(o.cell)}, {"init", i(o.init)}, {"bias_init", i(static_cast<int>(o.bias_init))},
+                 {"bias_mask", i(o.bias_mask)}, {"bias_r", d(o.bias_value[0])}, {"bias_z", d(o.bias_value[1])},
+                 {"bias_n", d(o.bias_value[2])}, {"chrono_tmax", i(o.chrono_tmax)}, {"freeze_mask", i(o.freeze_mask)},
+                 {"freeze_r", d(o.freeze_explicit[0])}, {"freeze_z", d(o.freeze_explicit[1])},
+                 {"freeze_n", d(o.freeze_explicit[2])}, {"epochs", i(o.epochs)}, {"batch", i(o.batch)},
+                 {"eval_batch", i(o.eval_batch)}, {"diag_batch", i(o.diag_batch)}, {"optimizer", i(o.optimizer)},
+                 {"lr", d(o.lr)}, {"lr_min", d(o.lr_min)}, {"weight_decay", d(o.weight_decay)}, {"clip", d(o.clip)},
+                 {"seed", i(static_cast<long long>(o.seed))}, {"threads", i(o.threads)},
+                 {"concurrent", i(o.concurrent)}, {"backend", i(o.backend)}, {"out", o.out_dir}, {"name", o.name},
+                 {"progress", i(o.progress)}};
+    return 0;
+  } catch (const UsageError &e) {
+    *error = e.what();
+    return 2;
+  }
+}
+
 int rnnlab_train_images(int argc, char **argv) {
   const std::string cmd = argc > 0 && argv[0] ? argv[0] : "images";
   try {

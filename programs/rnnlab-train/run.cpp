@@ -893,6 +893,23 @@ int rnnlab_train_run_args(const std::vector<std::string> &args) {
   return code;
 }
 
+int rnnlab_train_run_parse(const std::vector<std::string> &args, std::vector<std::pair<std::string, std::string>> *settings,
+                           std::string *error) {
+  try {
+    RunOptions o;
+    if (!parse_run_options(o, args)) return 1;
+    *settings = config_items(o);
+    auto i = [](int64_t v) { return strf("%lld", static_cast<long long>(v)); };
+    settings->insert(settings->end(), {{"out", o.out}, {"data_dir", o.data_dir}, {"threads", i(o.threads)},
+                                       {"checkpoint_every", i(o.checkpoint_every)}, {"check_every", i(o.check_every)},
+                                       {"stop_after", i(o.stop_after)}, {"resume", o.resume}, {"preset", o.preset}});
+    return 0;
+  } catch (const UsageError &e) {
+    *error = e.what();
+    return 2;
+  }
+}
+
 int rnnlab_train_run(int argc, char **argv) {
   std::vector<std::string> args;
   for (int i = 0; i < argc; ++i) args.emplace_back(argv[i]);

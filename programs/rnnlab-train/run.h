@@ -4,6 +4,7 @@
 #define RNNLAB_TRAIN_RUN_H
 
 #include <string>
+#include <utility>
 #include <vector>
 
 // Exit statuses a scheduler acts on: 0 finished (a diverged run is a result too), 2 usage or
@@ -18,6 +19,12 @@ constexpr int kRunExitRequeue = 75;
 int rnnlab_train_run(int argc, char **argv);
 // The same on an argument vector (sweep items); args[0] == "run".
 int rnnlab_train_run_args(const std::vector<std::string> &args);
+// run's flags parsed exactly as rnnlab_train_run_args parses them, with nothing started (for
+// tests/fuzz/fuzz_train_flags.cpp): 0 with *settings = the configuration's items (what its hash
+// names), then out, data_dir, threads, checkpoint_every, check_every, stop_after, resume, preset;
+// 1 for --help; 2 for a bad command line with the one-line message in *error.
+int rnnlab_train_run_parse(const std::vector<std::string> &args, std::vector<std::pair<std::string, std::string>> *settings,
+                           std::string *error);
 // argv[0] == "sweep".
 int rnnlab_train_sweep(int argc, char **argv);
 // images / ablation started as one rank of several: a one-line refusal (they are not data-parallel;

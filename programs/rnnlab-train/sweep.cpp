@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "cli.h"
+#include "grid.h"
 #include "run.h"
 
 namespace {
@@ -29,10 +30,7 @@ namespace {
 using rnnlab_train::strf;
 using rnnlab_train::UsageError;
 
-struct Axis {
-  std::string flag;  // with its leading "--"
-  std::vector<std::string> values;
-};
+using Axis = rnnlab_train::SweepAxis;
 
 const char *kSweepHelp =
     "usage: rnnlab-train sweep [GRID] [--axis FLAG=V1,V2,...]... --out ROOT\n"
@@ -51,45 +49,10 @@ const char *kSweepHelp =
     "Exit status: that of the item's run (0 done or finished already, 2 usage/config error,\n"
     "75 stopped after a checkpoint: requeue, 1 other failure); 2 for a malformed grid.\n";
 
-std::vector<std::string> words(const std::string &line) {
-  std::istringstream in(line);
-  std::vector<std::string> out;
-  std::string w;
-  while (in >> w) out.push_back(w);
-  return out;
-}
-
-void add_axis(std::vector<Axis> &axes, Axis a, const std::string &where) {
-  if (a.flag.size() < 3 || a.flag.compare(0, 2, "--") != 0 || a.flag[2] == '-')
-    throw UsageError(strf("%s: '%s' is not a flag (axes are '--flag v1 v2 ...')", where.c_str(), a.flag.c_str()));
-  if (a.flag.find('=') != std::string::npos)
-    throw UsageError(strf("%s: '%s': write the values after the flag, separated by spaces", where.c_str(), a.flag.c_str()));
-  if (a.flag == "--out" || a.flag == "--help")
-    throw UsageError(strf("%s: %s cannot be an axis (the sweep gives each item its own --out)", where.c_str(), a.flag.c_str()));
-  if (a.values.empty()) throw UsageError(strf("%s: %s has no values", where.c_str(), a.flag.c_str()));
-  for (const Axis &b : axes)
-    if (b.flag == a.flag) throw UsageError(strf("%s: %s is given twice in the grid", where.c_str(), a.flag.c_str()));
-  for (const std::string &v : a.values)
-    if (v.empty()) throw UsageError(strf("%s: %s has an empty value", where.c_str(), a.flag.c_str()));
-  axes.push_back(std::move(a));
-}
-
 void read_grid(std::vector<Axis> &axes, const std::string &path) {
   std::ifstream in(path);
   if (!in) throw UsageError(strf("cannot read the grid file %s: %s", path.c_str(), std::strerror(errno)));
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    const size_t hash = line.find('#');
-    if (hash != std::string::npos) line.erase(hash);
-    std::vector<std::string> w = words(line);
-    if (w.empty()) continue;
-    Axis a;
-    a.flag = w[0];
-    a.values.assign(w.begin() + 1, w.end());
-    add_axis(axes, std::move(a), strf("%s:%d", path.c_str(), n));
-  }
+  rnnlab_train::sweep_read_grid(axes, in, path);
 }
 
 std::string shell_quote(const std::string &s) {
@@ -159,26 +122,12 @@ int rnnlab_train_sweep(int argc, char **argv) {
     }
     if (!grid.empty()) read_grid(axes, grid);
     for (const auto &ca : cli_axes) {
-      Axis ax;
-      ax.flag = "--" + ca.first;
-      std::string vs = ca.second;
-      size_t a0 = 0;
-      for (;;) {
-        const size_t c = vs.find(',', a0);
-        ax.values.push_back(vs.substr(a0, c == std::string::npos ? std::string::npos : c - a0));
-        if (c == std::string::npos) break;
-        a0 = c + 1;
-      }
-      add_axis(axes, std::move(ax), "--axis " + ca.first);
+      rnnlab_train::sweep_add_axis(axes, rnnlab_train::sweep_cli_axis(ca.first, ca.second), "--axis " + ca.first);
     }
     if (grid.empty() && cli_axes.empty()) throw UsageError("no grid: give a grid file and/or --axis FLAG=V1,V2");
     if (count + list + !index_text.empty() > 1) throw UsageError("give one of --count, --list, --index");
 
-    long long total = 1;
-    for (const Axis &a : axes) {
-      total *= static_cast<long long>(a.values.size());
-      if (total > 1000000) throw UsageError("the grid has more than a million items");
-    }
+    const long long total = rnnlab_train::sweep_grid_size(axes);
     if (count) {
       std::printf("%lld\n", total);
       return kRunExitDone;
@@ -188,14 +137,8 @@ int rnnlab_train_sweep(int argc, char **argv) {
 
     auto item_args = [&](long long i) {
       std::vector<std::string> args = {"run", "--out", root + "/" + strf("%04lld", i)};
-      long long rest = i, stride = total;
-      for (const Axis &a : axes) {
-        stride /= static_cast<long long>(a.values.size());
-        const long long k = rest / stride;
-        rest %= stride;
-        args.push_back(a.flag);
-        args.push_back(a.values[static_cast<size_t>(k)]);
-      }
+      const std::vector<std::string> flags = rnnlab_train::sweep_item_flags(axes, total, i);
+      args.insert(args.end(), flags.begin(), flags.end());
       args.insert(args.end(), tail.begin(), tail.end());
       return args;
     };

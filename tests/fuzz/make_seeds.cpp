@@ -66,7 +66,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   const std::string out = argv[1];
-  for (const char *h : {"fuzz_checkpoint", "fuzz_npz", "fuzz_npy", "fuzz_idx", "fuzz_cifar", "fuzz_cli"})
+  for (const char *h : {"fuzz_checkpoint", "fuzz_npz", "fuzz_npy", "fuzz_idx", "fuzz_cifar", "fuzz_cli", "fuzz_grid",
+                        "fuzz_train_flags"})
     mkdir((out + "/" + h).c_str(), 0777);
 
   // Checkpoints: no optimiser; Adam with user bytes; SGD with momentum.
@@ -172,6 +173,60 @@ int main(int argc, char **argv) {
                      "--maxiters", "50000", "--seed", "52", "--collectDiags", "--satThresh", "0.05", "--name", "A4"});
     line("equals", {"--nhid=8", "--lr=1e-3", "--out-dir=out", "--saveFreq=0.5"});
     line("bad", {"--nhid", "--bs", "--checkfreq", "5", "-x", "--collectDiags=1"});
+  }
+
+  // Sweep grids: the committed Slurm grid (run from the repository root, as run.sh does), then file
+  // text and --axis pieces after NUL bytes.
+  {
+    std::vector<unsigned char> seed000;
+    if (FILE *fp = std::fopen("scripts/slurm/seed000.grid", "rb")) {
+      for (int ch; (ch = std::fgetc(fp)) != EOF;) seed000.push_back(static_cast<unsigned char>(ch));
+      std::fclose(fp);
+    }
+    if (seed000.empty()) die("scripts/slurm/seed000.grid (run from the repository root)");
+    put(out + "/fuzz_grid/seed000", seed000);
+    auto grid = [&](const char *name, const std::string &text) {
+      put(out + "/fuzz_grid/" + name, std::vector<unsigned char>(text.begin(), text.end()));
+    };
+    grid("axes_and_cli", std::string("--preset main  # shared by every item\n--cell gru gru_reset_before\n") + '\0' +
+                             "variant=baseline,ablated" + '\0' + "seed=0,1,2");
+    grid("cli_only", std::string(1, '\0') + "lr=1e-3,5e-4" + '\0' + "hidden=32,64,128");
+    grid("tabs_blank_lines", "# comment only\n\n\t--epochs\t1 2\r\n--batch 64\n");
+    grid("bad_twice", "--seed 1 2\n--seed 3\n");
+    // Either side of the million-item limit: 1000 x 1000 is accepted, 4 axes of 32 values refused.
+    auto axis = [](const char *flag, int n) {
+      std::string t = flag;
+      for (int i = 0; i < n; ++i) t += " " + std::to_string(i);
+      return t + "\n";
+    };
+    grid("million", axis("--seed", 1000) + axis("--hidden", 1000));
+    grid("over_a_million", axis("--a", 32) + axis("--b", 32) + axis("--c", 32) + axis("--d", 32));
+  }
+
+  // images / ablation / run command lines: the sub-command's number (0, 1, 2), then NUL-separated
+  // arguments.
+  {
+    auto cmd = [&](const char *name, unsigned char which, std::vector<std::string> args) {
+      std::vector<unsigned char> b{which};
+      for (size_t i = 0; i < args.size(); ++i) {
+        if (i) b.push_back(0);
+        b.insert(b.end(), args[i].begin(), args[i].end());
+      }
+      put(out + "/fuzz_train_flags/" + name, b);
+    };
+    cmd("images_main", 0, {"--preset", "main", "--epochs", "1", "--no-progress", "--out=/tmp/x", "--name", "m"});
+    cmd("images_bias", 0, {"--bias-init", "z=1.0,r=0.5", "--freeze-bias", "n", "--normalize", "0.5,0.25",
+                           "--cell=gru_reset_before", "--init", "cs728_gru"});
+    cmd("images_chrono", 0, {"--bias-init=chrono=784", "--permute", "--permute-seed", "7", "--mode", "pixels",
+                             "--dataset", "mnist", "--data-dir", "d"});
+    cmd("ablation_main", 1, {"--preset=main", "--threads", "2", "--sequential", "--freeze-bias", "z=0.0,r=0.0",
+                             "--lr", "1e-3", "--lr-min", "1e-5"});
+    cmd("ablation_help", 1, {"--seed", "3", "-h"});
+    cmd("run_main", 2, {"--out", "/tmp/r", "--preset", "main", "--variant", "ablated", "--seed", "4", "--threads", "2"});
+    cmd("run_full", 2, {"--out=r", "--cell", "gru_reset_before", "--bias=0.5", "--micro-batch", "16", "--batch", "64",
+                        "--max-updates", "100", "--checkpoint-every", "10", "--resume", "never", "--reduce", "float",
+                        "--backend", "reference"});
+    cmd("run_bad", 2, {"--out", "r", "--hiden", "3"});
   }
   std::printf("seeds written under %s\n", out.c_str());
   return 0;

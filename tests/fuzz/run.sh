@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
-harnesses=(fuzz_checkpoint fuzz_npz fuzz_npy fuzz_idx fuzz_cifar fuzz_cli)
+harnesses=(fuzz_checkpoint fuzz_npz fuzz_npy fuzz_idx fuzz_cifar fuzz_cli fuzz_grid fuzz_train_flags)
 [ ${#only[@]} -gt 0 ] && harnesses=("${only[@]}")
 
 CC=clang CXX=clang++ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRNNLAB_FUZZ=ON -DRNNLAB_SANITIZE=ON \
