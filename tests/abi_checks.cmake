@@ -76,7 +76,10 @@ set_tests_properties(abi_exports PROPERTIES LABELS abi TIMEOUT 60)
 
 # ---- one library for every x86-64: higher ISA levels only inside their own kernel copies ---------
 find_package(Python3 COMPONENTS Interpreter QUIET)
-if(RNNLAB_HAVE_ONEDNN AND NOT RNNLAB_NATIVE AND Python3_Interpreter_FOUND AND CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
+# Only in optimised, unsanitised builds: at -O0 nothing is vectorised, so the per-level copies hold no
+# instruction of their level for the check's own control to see.
+if(RNNLAB_HAVE_ONEDNN AND NOT RNNLAB_NATIVE AND NOT RNNLAB_SANITIZE AND NOT CMAKE_BUILD_TYPE STREQUAL "Debug"
+   AND Python3_Interpreter_FOUND AND CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64")
   add_test(NAME abi_isa_levels
            COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/isa/isa_check.py $<TARGET_FILE:rnnlab> ${CMAKE_OBJDUMP})
   set_tests_properties(abi_isa_levels PROPERTIES LABELS abi TIMEOUT 120)
