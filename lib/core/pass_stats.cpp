@@ -1,5 +1,8 @@
 #include "core/pass_stats.h"
 
+#include "common/cell_math.h"
+
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -71,6 +74,42 @@ void finish_pass_stats(const ModelSpec &spec, int n, int B, double loss, int64_t
       for (int k = 0; k < fwd_slots; ++k) sum += fwd[(static_cast<size_t>(t) * fwd_slots + k) * kNumFwd + m.second];
       (*v)[t] = sum / cnt;
     }
+  }
+}
+
+void step_jacobian(const ModelSpec &spec, const float *w_hh, const float *hp, const float *ht, const float *r,
+                   const float *z, const float *n, const float *hn, float *J) {
+  const int H = spec.H;
+  std::vector<double> row(H), da(static_cast<size_t>(spec.gates()) * H);
+  for (int i = 0; i < H; ++i) {
+    std::fill(row.begin(), row.end(), 0.0);
+    std::fill(da.begin(), da.end(), 0.0);
+    if (!spec.is_gru()) {
+      da[i] = cell::act_derivative_from_output<double>(spec.act(), ht[i]);
+    } else if (spec.lbr()) {
+      const cell::GruGrad<double> gg = cell::gru_lbr_backward<double>(1.0, r[i], z[i], n[i], hn[i], hp[i]);
+      da[i] = gg.da_r;
+      da[H + i] = gg.da_z;
+      da[2 * H + i] = gg.dhn;
+      row[i] = gg.dh_prev;
+    } else {
+      const cell::GruGrad<double> gg = cell::gru_rb_backward_candidate<double>(1.0, z[i], n[i], hp[i]);
+      da[H + i] = gg.da_z;
+      row[i] = gg.dh_prev;
+      for (int k = 0; k < H; ++k) {  // d(r*h)_k = W_hn[i][k] da_n
+        const double d_rh = static_cast<double>(w_hh[(2 * static_cast<size_t>(H) + i) * H + k]) * gg.da_n;
+        double dp = 0;
+        da[k] += cell::gru_rb_backward_reset<double>(d_rh, r[k], hp[k], &dp);
+        row[k] += dp;
+      }
+    }
+    const int rows = spec.is_gru() && !spec.lbr() ? 2 * H : spec.gates() * H;
+    for (int q = 0; q < rows; ++q) {
+      if (da[q] == 0.0) continue;
+      const float *wr = w_hh + static_cast<size_t>(q) * H;
+      for (int k = 0; k < H; ++k) row[k] += wr[k] * da[q];
+    }
+    for (int k = 0; k < H; ++k) J[static_cast<size_t>(i) * H + k] = static_cast<float>(row[k]);
   }
 }
 

@@ -23,6 +23,13 @@ void finish_pass_stats(const ModelSpec &spec, int n, int B, double loss, int64_t
                        const DiagSettings &ds, const double *dn2, const double *pn2, const double *fwd, int fwd_slots,
                        PassStats *st);
 
+// The step Jacobian J = dh_t / dh_{t-1} (H x H, row-major, J[i][k] = dh_t[i] / dh_{t-1}[k]) of one
+// sequence at one recorded step, from that step's rows: hp = h_{t-1}, ht = h_t, and for a GRU its
+// gates r, z, n (and hn = W_hn h + b_hn for the linear-before-reset cell; else unused). Row i is one
+// backward step from dL/dh_t = e_i, in double. w_hh is the model's weight_hh.
+void step_jacobian(const ModelSpec &spec, const float *w_hh, const float *hp, const float *ht, const float *r,
+                   const float *z, const float *n, const float *hn, float *J);
+
 }  // namespace rnnlab
 
 #endif

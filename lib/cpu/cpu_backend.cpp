@@ -576,46 +576,15 @@ class CpuBackend final : public Backend {
 
   void jacobian(const float *p, int t, int b, float *J) const override {
     FlushDenormalsScope fz(flush_, 1);  // single-threaded; double arithmetic, float results
-    // Row i of J is J^T e_i: one backward step from dL/dh_t = e_i, done per unit in double.
-    const int H = s_.H;
-    const size_t BH = static_cast<size_t>(B_) * H, o = static_cast<size_t>(t) * BH + static_cast<size_t>(b) * H;
-    const float *hp = tape_.h.data() + o;  // h_{t-1} of step t is slot t
-    const float *w = p + L_.w_hh;
-    std::vector<double> row(H), da(static_cast<size_t>(s_.gates()) * H);
-    for (int i = 0; i < H; ++i) {
-      std::fill(row.begin(), row.end(), 0.0);
-      std::fill(da.begin(), da.end(), 0.0);
-      if (!s_.is_gru()) {
-        da[i] = cell::act_derivative_from_output<double>(s_.act(), tape_.h[o + BH + i]);
-      } else {
-        const double r = tape_.r[o + i], z = tape_.z[o + i], nn = tape_.n[o + i];
-        if (s_.lbr()) {
-          const cell::GruGrad<double> gg = cell::gru_lbr_backward<double>(1.0, r, z, nn, tape_.hn[o + i], hp[i]);
-          da[i] = gg.da_r;
-          da[H + i] = gg.da_z;
-          da[2 * H + i] = gg.dhn;
-          row[i] = gg.dh_prev;
-        } else {
-          const cell::GruGrad<double> gg = cell::gru_rb_backward_candidate<double>(1.0, z, nn, hp[i]);
-          da[H + i] = gg.da_z;
-          row[i] = gg.dh_prev;
-          for (int k = 0; k < H; ++k) {  // d(r*h)_k = W_hn[i][k] da_n
-            const double d_rh = static_cast<double>(w[(2 * static_cast<size_t>(H) + i) * H + k]) * gg.da_n;
-            double dp = 0;
-            da[k] += cell::gru_rb_backward_reset<double>(d_rh, tape_.r[o + k], hp[k], &dp);
-            row[k] += dp;
-          }
-        }
-      }
-      const int rows = s_.is_gru() && !s_.lbr() ? 2 * H : s_.gates() * H;
-      for (int q = 0; q < rows; ++q) {
-        if (da[q] == 0.0) continue;
-        const float *wr = w + static_cast<size_t>(q) * H;
-        for (int k = 0; k < H; ++k) row[k] += wr[k] * da[q];
-      }
-      for (int k = 0; k < H; ++k) J[static_cast<size_t>(i) * H + k] = static_cast<float>(row[k]);
-    }
+    const size_t BH = static_cast<size_t>(B_) * s_.H, o = static_cast<size_t>(t) * BH + static_cast<size_t>(b) * s_.H;
+    const Tape &tp = tape_;
+    const bool gru = s_.is_gru();
+    // h_{t-1} of step t is slot t of the tape, h_t slot t + 1.
+    step_jacobian(s_, p + L_.w_hh, tp.h.data() + o, tp.h.data() + o + BH, gru ? tp.r.data() + o : nullptr,
+                  gru ? tp.z.data() + o : nullptr, gru ? tp.n.data() + o : nullptr,
+                  gru && s_.lbr() ? tp.hn.data() + o : nullptr, J);
   }
+
 
  private:
   struct Tape {

@@ -750,38 +750,7 @@ class CudaBackend final : public Backend {
       if (s_.lbr()) download(hn.data(), tp_hn_.data() + o, H);
     }
     sync();
-    const float *w = p + L_.w_hh;
-    std::vector<double> row(H), da(static_cast<size_t>(s_.gates()) * H);
-    for (int i = 0; i < H; ++i) {
-      std::fill(row.begin(), row.end(), 0.0);
-      std::fill(da.begin(), da.end(), 0.0);
-      if (!s_.is_gru()) {
-        da[i] = cell::act_derivative_from_output<double>(s_.act(), ht[i]);
-      } else if (s_.lbr()) {
-        const cell::GruGrad<double> gg = cell::gru_lbr_backward<double>(1.0, r[i], z[i], nn[i], hn[i], hp[i]);
-        da[i] = gg.da_r;
-        da[H + i] = gg.da_z;
-        da[2 * H + i] = gg.dhn;
-        row[i] = gg.dh_prev;
-      } else {
-        const cell::GruGrad<double> gg = cell::gru_rb_backward_candidate<double>(1.0, z[i], nn[i], hp[i]);
-        da[H + i] = gg.da_z;
-        row[i] = gg.dh_prev;
-        for (int k = 0; k < H; ++k) {
-          const double d_rh = static_cast<double>(w[(2 * static_cast<size_t>(H) + i) * H + k]) * gg.da_n;
-          double dpv = 0;
-          da[k] += cell::gru_rb_backward_reset<double>(d_rh, r[k], hp[k], &dpv);
-          row[k] += dpv;
-        }
-      }
-      const int rows = s_.is_gru() && !s_.lbr() ? 2 * H : s_.gates() * H;
-      for (int q = 0; q < rows; ++q) {
-        if (da[q] == 0.0) continue;
-        const float *wr = w + static_cast<size_t>(q) * H;
-        for (int k = 0; k < H; ++k) row[k] += wr[k] * da[q];
-      }
-      for (int k = 0; k < H; ++k) J[static_cast<size_t>(i) * H + k] = static_cast<float>(row[k]);
-    }
+    step_jacobian(s_, p + L_.w_hh, hp.data(), ht.data(), r.data(), z.data(), nn.data(), hn.data(), J);
   }
 
  private:
