@@ -26,6 +26,7 @@
 #include "io/npz.h"
 
 #include "cmocka_cpp.h"
+#include "test_support.h"
 
 #ifndef RNNLAB_TEST_TMPDIR
 #define RNNLAB_TEST_TMPDIR "/tmp"
@@ -44,27 +45,11 @@ namespace {
     }                                                                                     \
   } while (0)
 
-std::string fresh_dir(const std::string &name) {
-  const std::string dir = std::string(RNNLAB_TEST_TMPDIR) + "/ckpt_" + name;
-  const std::string cmd = "rm -rf '" + dir + "' && mkdir -p '" + dir + "'";
-  assert_int_equal(std::system(cmd.c_str()), 0);
-  return dir;
-}
+std::string fresh_dir(const std::string &name) { return rnnlab_test::fresh_tmp_dir("ckpt_" + name); }
 
-std::vector<std::string> list_dir(const std::string &dir) {
-  std::vector<std::string> out;
-  DIR *d = opendir(dir.c_str());
-  assert_non_null(d);
-  while (dirent *e = readdir(d))
-    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) out.push_back(e->d_name);
-  closedir(d);
-  return out;
-}
+using rnnlab_test::list_dir;
 
-std::vector<unsigned char> read_bytes(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<unsigned char>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+using rnnlab_test::read_bytes;
 
 void write_bytes(const std::string &path, const std::vector<unsigned char> &b, size_t n) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "test_support.h"
+
 #ifndef RNNLAB_TEST_TMPDIR
 #define RNNLAB_TEST_TMPDIR "/tmp"
 #endif
@@ -32,15 +34,7 @@ int g_failed = 0;
     }                                                                             \
   } while (0)
 
-std::vector<unsigned char> read_bytes(const std::string &path) {
-  std::vector<unsigned char> out;
-  FILE *f = std::fopen(path.c_str(), "rb");
-  if (!f) return out;
-  int c;
-  while ((c = std::fgetc(f)) != EOF) out.push_back(static_cast<unsigned char>(c));
-  std::fclose(f);
-  return out;
-}
+using rnnlab_test::read_bytes;
 
 size_t count_files(const std::string &dir) {
   size_t n = 0;

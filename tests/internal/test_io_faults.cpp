@@ -24,6 +24,7 @@
 #include "io/atomic_file.h"
 
 #include "cmocka_cpp.h"
+#include "test_support.h"
 
 #ifndef RNNLAB_TEST_TMPDIR
 #define RNNLAB_TEST_TMPDIR "/tmp"
@@ -46,33 +47,11 @@ namespace {
 
 long g_faults = 0;  // injected faults, reported at the end
 
-std::string fresh_dir(const std::string &name) {
-  const std::string dir = std::string(RNNLAB_TEST_TMPDIR) + "/iofault_" + name;
-  const std::string cmd = "rm -rf '" + dir + "' && mkdir -p '" + dir + "'";
-  assert_int_equal(std::system(cmd.c_str()), 0);
-  return dir;
-}
+std::string fresh_dir(const std::string &name) { return rnnlab_test::fresh_tmp_dir("iofault_" + name); }
 
-std::vector<std::string> list_dir(const std::string &dir) {
-  std::vector<std::string> out;
-  DIR *d = opendir(dir.c_str());
-  assert_non_null(d);
-  while (dirent *e = readdir(d))
-    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) out.push_back(e->d_name);
-  closedir(d);
-  return out;
-}
+using rnnlab_test::list_dir;
 
-std::vector<unsigned char> read_bytes(const std::string &path) {
-  std::vector<unsigned char> out;
-  FILE *f = std::fopen(path.c_str(), "rb");
-  if (!f) return out;
-  unsigned char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.insert(out.end(), buf, buf + n);
-  std::fclose(f);
-  return out;
-}
+using rnnlab_test::read_bytes;
 
 rnnlab_model *make_model(uint64_t seed) {
   rnnlab_config c = RNNLAB_CONFIG_INIT;

@@ -1,13 +1,41 @@
 #include "test_support.h"
 
+#include <dirent.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 
 namespace rnnlab_test {
+
+#ifdef RNNLAB_TEST_TMPDIR
+std::string fresh_tmp_dir(const std::string &leaf) {
+  const std::string dir = std::string(RNNLAB_TEST_TMPDIR) + "/" + leaf;
+  const std::string cmd = "rm -rf '" + dir + "' && mkdir -p '" + dir + "'";
+  if (std::system(cmd.c_str()) != 0) throw std::runtime_error("cannot make a fresh " + dir);
+  return dir;
+}
+#endif
+
+std::vector<std::string> list_dir(const std::string &dir) {
+  std::vector<std::string> out;
+  DIR *d = opendir(dir.c_str());
+  if (!d) throw std::runtime_error("cannot list " + dir);
+  while (dirent *e = readdir(d))
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) out.push_back(e->d_name);
+  closedir(d);
+  return out;
+}
+
+std::vector<unsigned char> read_bytes(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<unsigned char>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
 
 const std::vector<double> &Golden::at(const std::string &k) const {
   auto it = t.find(k);

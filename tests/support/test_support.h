@@ -35,6 +35,12 @@ bool close_enough(const double *a, const double *b, size_t n, double rtol, doubl
 double independent_loss(rnnlab_head head, int O, int W, int T, int B, const std::vector<double> &y,
                         const int32_t *classes, const double *values, const float *dy);
 
+// Files for the tests that write them: a fresh, empty directory RNNLAB_TEST_TMPDIR/<leaf>; the names in
+// a directory (without . and ..); a file's bytes (empty if it cannot be opened).
+std::string fresh_tmp_dir(const std::string &leaf);
+std::vector<std::string> list_dir(const std::string &dir);
+std::vector<unsigned char> read_bytes(const std::string &path);
+
 }  // namespace rnnlab_test
 
 #endif
