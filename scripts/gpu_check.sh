@@ -33,7 +33,7 @@ command -v ccache >/dev/null && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DC
 echo "=== configure + build (${JOBS} jobs, CUDA architectures ${ARCH}) ==="
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DRNNLAB_WITH_CUDA=ON -DRNNLAB_BUILD_BENCH=ON \
   -DRNNLAB_BUILD_EXAMPLES=OFF -DRNNLAB_BUILD_PROGRAMS=OFF -DCMAKE_CUDA_ARCHITECTURES="$ARCH" "${launcher[@]}" >/dev/null
-cmake --build "$BUILD_DIR" -j"$JOBS" --target test_cuda_cell_math test_cuda_parity test_cuda_unavailable rnnlab_cuda_bench
+cmake --build "$BUILD_DIR" -j"$JOBS" --target test_cuda_cell_math test_cuda_parity test_cuda_unavailable test_cuda_plugin test_cuda_lazy rnnlab_cuda_bench
 echo "build: $(( $(date +%s) - start )) s"
 
 echo "=== GPU tests ==="

@@ -13,6 +13,10 @@
 # 3. configures, builds and runs tests/consumer, a C-only CMake project using
 #    find_package(rnnlab CONFIG REQUIRED) with CMAKE_PREFIX_PATH=<prefix>, linking rnnlab::rnnlab and
 #    rnnlab::rnnlab_static.
+# In a CUDA build (the build tree has librnnlab_cuda.so) it also checks that the CUDA module is installed
+# beside the library, that nothing else installed or built against the install needs the CUDA
+# libraries (pkg-config's static flags included), and that the consumer finds the module without
+# RNNLAB_CUDA_PLUGIN (tests/consumer/main.c, RNNLAB_EXPECT_CUDA_MODULE=1).
 # Environment: CC, CMAKE, PKG_CONFIG (tools to use), RNNLAB_TEST_EXTRA_FLAGS (added to every compile
 # and link, e.g. the sanitizer flags of an instrumented build), KEEP_TMP=1 keeps the temporary tree.
 set -euo pipefail
@@ -75,6 +79,23 @@ for h in "$src"/include/rnnlab/*.h; do
   [ -f "$prefix/include/rnnlab/$(basename "$h")" ] || fail "header $(basename "$h") was not installed"
 done
 
+# A CUDA build: the CUDA backend is a module installed beside the library (librnnlab_cuda.so.<major>);
+# nothing else the install holds, and nothing built against it, may need the CUDA libraries.
+cuda_build=0
+major=${version%%.*}
+if compgen -G "$build/lib/librnnlab_cuda.so*" > /dev/null; then
+  cuda_build=1
+  [ -e "$libdir/librnnlab_cuda.so.$major" ] || fail "$libdir/librnnlab_cuda.so.$major (the CUDA module) was not installed"
+fi
+needs_cuda() {  # prints the CUDA libraries the binary $1 needs
+  readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | grep -E '^lib(cudart|cublas|cublasLt|cudnn)[._]' || true
+}
+for f in "$libdir"/librnnlab.so*; do
+  [ -z "$(needs_cuda "$f")" ] || fail "$f needs the CUDA libraries: $(needs_cuda "$f" | paste -sd' ')"
+done
+export RNNLAB_EXPECT_CUDA_MODULE=$cuda_build
+unset RNNLAB_CUDA_PLUGIN
+
 export PKG_CONFIG_PATH="$pcdir"
 pc_version=$("$PKG_CONFIG" --modversion rnnlab)
 [ "$pc_version" = "$version" ] || fail "rnnlab.pc says version $pc_version, the header $version"
@@ -94,6 +115,9 @@ for i in "${!static_libs[@]}"; do
 done
 echo "   pkg-config --cflags --libs:  ${cflags[*]} ${libs[*]}"
 echo "   pkg-config --static --libs:  ${static_libs[*]}"
+if grep -qE -- '-l(cudart|cublas|cudnn)' <<< "${static_libs[*]}"; then
+  fail "pkg-config --static --libs names CUDA libraries: a static link needs none (the CUDA backend is a module)"
+fi
 
 # ---- 2. the examples through pkg-config ---------------------------------------------------------
 shopt -s nullglob
@@ -109,6 +133,9 @@ for ex in "${examples[@]}"; do
   quiet "$CC" "${extra[@]}" -std=c99 -Wall -Wextra -o "$shared_bin" "$ex" "${cflags[@]}" "${libs[@]}" -lm
   quiet "$CC" "${extra[@]}" -std=c99 -Wall -Wextra -o "$static_bin" "$ex" "${cflags[@]}" "${static_libs[@]}" -lm
   needs_rnnlab_so "$shared_bin" || fail "$name (shared) does not need librnnlab.so"
+  for b in "$shared_bin" "$static_bin"; do
+    [ -z "$(needs_cuda "$b")" ] || fail "$(basename "$b") needs the CUDA libraries: $(needs_cuda "$b" | paste -sd' ')"
+  done
   if needs_rnnlab_so "$static_bin"; then
     fail "$name (static) still needs librnnlab.so"
   fi
@@ -141,8 +168,15 @@ if needs_rnnlab_so "$tmp/consumer/consumer_static"; then
 fi
 needs_rnnlab_so "$tmp/consumer/consumer_shared" ||
   fail "consumer_shared (rnnlab::rnnlab) does not need librnnlab.so"
-step "tests/consumer: run (shared, through the build RPATH; static)"
+for b in consumer_shared consumer_static; do
+  [ -z "$(needs_cuda "$tmp/consumer/$b")" ] || fail "$b needs the CUDA libraries: $(needs_cuda "$tmp/consumer/$b" | paste -sd' ')"
+done
+# With RNNLAB_EXPECT_CUDA_MODULE=1 the consumer also checks that the CUDA module is found without
+# RNNLAB_CUDA_PLUGIN: beside librnnlab.so for the shared one; for the static one (its executable is
+# not in the install's libdir, and the prefix is not the configured one) through the loader's search.
+step "tests/consumer: run (shared, through the build RPATH; static, with LD_LIBRARY_PATH=$libdir)"
 "$tmp/consumer/consumer_shared" || fail "consumer_shared exited with $?"
-"$tmp/consumer/consumer_static" || fail "consumer_static exited with $?"
+LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$tmp/consumer/consumer_static" ||
+  fail "consumer_static exited with $?"
 
 echo "install check passed: rnnlab $version installs, and its examples and a CMake consumer build and run against it"

@@ -602,7 +602,9 @@ RNNLAB_API rnnlab_status rnnlab_import_npz(rnnlab_model *model, const char *path
 /* ---------------------------------------------------------------------------------------------- */
 typedef enum rnnlab_feature {
   RNNLAB_FEATURE_ONEDNN = 0,  /* the CPU backend is built in */
-  RNNLAB_FEATURE_CUDA = 1,    /* the CUDA backend is built in (a device may still be absent) */
+  RNNLAB_FEATURE_CUDA = 1,    /* the CUDA backend is built and its module (librnnlab_cuda.so.<major>) is
+                                 found where rnnlab loads it from; not loaded by this call, and a device may
+                                 still be absent (rnnlab_backend_available says) */
   RNNLAB_FEATURE_LAPACK = 2,  /* rnnlab_spectral and the orthogonal / smart_tanh inits */
   RNNLAB_FEATURE_NPZ = 3      /* .npz import/export (libzip) */
 } rnnlab_feature;

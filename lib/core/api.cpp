@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "common/head.h"
+#include "core/cuda_plugin.h"
 #include "core/error.h"
 #include "core/init.h"
 #include "core/isa.h"
@@ -207,9 +208,12 @@ std::unique_ptr<Backend> make_backend(const rnnlab_config &c, const ModelSpec &s
     }
     case RNNLAB_BACKEND_AUTO:
     default: {
-      if (auto g = make_cuda_backend(s, nullptr)) {  // a usable GPU first
-        *resolved = RNNLAB_BACKEND_CUDA;
-        return g;
+      // A usable GPU first; asking the driver first keeps the CUDA module unloaded without one.
+      if (cuda_device_usable(nullptr)) {
+        if (auto g = make_cuda_backend(s, nullptr)) {
+          *resolved = RNNLAB_BACKEND_CUDA;
+          return g;
+        }
       }
       auto b = make_cpu_backend(s, cpu_options(c));
       if (b) {
@@ -739,7 +743,7 @@ RNNLAB_API int rnnlab_has_feature(rnnlab_feature f) {
     case RNNLAB_FEATURE_ONEDNN: return 1;
 #endif
 #ifdef RNNLAB_HAVE_CUDA
-    case RNNLAB_FEATURE_CUDA: return 1;
+    case RNNLAB_FEATURE_CUDA: return cuda_plugin_path(nullptr).empty() ? 0 : 1;  // found, not loaded
 #endif
     case RNNLAB_FEATURE_LAPACK: return 1;
     case RNNLAB_FEATURE_NPZ: return 1;

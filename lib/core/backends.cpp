@@ -1,5 +1,6 @@
-// Backends that are not built in answer their factory with null (the core turns that into
-// RNNLAB_E_NO_DEVICE, or AUTO falls back to the reference backend).
+// What every backend shares (compiled into the CUDA module too). Backends that are not built in
+// answer their factory with null (the core turns that into RNNLAB_E_NO_DEVICE, or AUTO falls back to
+// the reference backend); the CUDA factory is core/cuda_plugin.cpp's.
 #include "core/backend.h"
 
 #include "common/head.h"
@@ -15,15 +16,23 @@ double Backend::loss(const ModelSpec &spec, int B, int T, const float *const *ys
 std::unique_ptr<Backend> make_cpu_backend(const ModelSpec &, const CpuOptions &) { return nullptr; }
 #endif
 
-#ifndef RNNLAB_HAVE_CUDA
-bool cuda_device_usable(std::string *why) {
-  if (why) *why = "this rnnlab was built without the CUDA backend";
-  return false;
+bool cell_has_trace(const ModelSpec &s, rnnlab_trace t) {
+  switch (t) {
+    case RNNLAB_TRACE_GRAD_TIME:
+    case RNNLAB_TRACE_ACT_TIME:
+    case RNNLAB_TRACE_TRANSFER_TIME: return true;
+    case RNNLAB_TRACE_SAT_TIME: return s.cell != RNNLAB_CELL_RNN_LINEAR;
+    case RNNLAB_TRACE_SAT_FRAC_TIME: return s.cell != RNNLAB_CELL_RNN_LINEAR && s.cell != RNNLAB_CELL_RNN_RELU;
+    case RNNLAB_TRACE_CAND_ACT_TIME:
+    case RNNLAB_TRACE_GATE_Z_SAT_TIME:
+    case RNNLAB_TRACE_GATE_R_SAT_TIME:
+    case RNNLAB_TRACE_GATE_Z_MEAN_TIME:
+    case RNNLAB_TRACE_GATE_R_MEAN_TIME:
+    case RNNLAB_TRACE_GATE_Z_PREACT_TIME:
+    case RNNLAB_TRACE_GATE_Z_SAT_FRAC_TIME:
+    case RNNLAB_TRACE_GATE_R_SAT_FRAC_TIME: return s.is_gru();
+    default: return false;
+  }
 }
-std::unique_ptr<Backend> make_cuda_backend(const ModelSpec &, std::string *why) {
-  cuda_device_usable(why);
-  return nullptr;
-}
-#endif
 
 }  // namespace rnnlab

@@ -141,27 +141,6 @@ std::vector<double> block_matrix(const rnnlab_model *m, const rnnlab_block &bloc
 
 }  // namespace
 
-namespace rnnlab {
-bool cell_has_trace(const ModelSpec &s, rnnlab_trace t) {
-  switch (t) {
-    case RNNLAB_TRACE_GRAD_TIME:
-    case RNNLAB_TRACE_ACT_TIME:
-    case RNNLAB_TRACE_TRANSFER_TIME: return true;
-    case RNNLAB_TRACE_SAT_TIME: return s.cell != RNNLAB_CELL_RNN_LINEAR;
-    case RNNLAB_TRACE_SAT_FRAC_TIME: return s.cell != RNNLAB_CELL_RNN_LINEAR && s.cell != RNNLAB_CELL_RNN_RELU;
-    case RNNLAB_TRACE_CAND_ACT_TIME:
-    case RNNLAB_TRACE_GATE_Z_SAT_TIME:
-    case RNNLAB_TRACE_GATE_R_SAT_TIME:
-    case RNNLAB_TRACE_GATE_Z_MEAN_TIME:
-    case RNNLAB_TRACE_GATE_R_MEAN_TIME:
-    case RNNLAB_TRACE_GATE_Z_PREACT_TIME:
-    case RNNLAB_TRACE_GATE_Z_SAT_FRAC_TIME:
-    case RNNLAB_TRACE_GATE_R_SAT_FRAC_TIME: return s.is_gru();
-    default: return false;
-  }
-}
-}  // namespace rnnlab
-
 extern "C" {
 
 RNNLAB_API rnnlab_status rnnlab_set_diag_level(rnnlab_model *m, rnnlab_diag_level level) {

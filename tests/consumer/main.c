@@ -3,11 +3,51 @@
 #include <rnnlab/rnnlab.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int failed(const char *what, rnnlab_status s) {
   fprintf(stderr, "consumer: %s failed: %s (%s)\n", what, rnnlab_status_string(s), rnnlab_last_error());
   return 1;
+}
+
+/* The CUDA backend is a module loaded on demand (librnnlab_cuda.so, installed beside the library).
+ * With RNNLAB_EXPECT_CUDA_MODULE=1 (tests/install_check.sh, for a CUDA build) the installed module
+ * must be found without RNNLAB_CUDA_PLUGIN, and a CUDA model that cannot be made must say why in
+ * terms of the GPU (driver, device), not of a missing module. */
+static int cuda_module_check(void) {
+  const char *expect = getenv("RNNLAB_EXPECT_CUDA_MODULE");
+  rnnlab_config cfg = RNNLAB_CONFIG_INIT;
+  rnnlab_model *m = NULL;
+  rnnlab_status s;
+  const char *msg;
+  if (!expect || strcmp(expect, "1") != 0) return 0;
+  if (getenv("RNNLAB_CUDA_PLUGIN")) {
+    fprintf(stderr, "consumer: RNNLAB_CUDA_PLUGIN is set; the check is about finding the module without it\n");
+    return 1;
+  }
+  if (!rnnlab_has_feature(RNNLAB_FEATURE_CUDA)) {
+    fprintf(stderr, "consumer: the installed CUDA module was not found beside the library\n");
+    return 1;
+  }
+  cfg.cell = RNNLAB_CELL_GRU;
+  cfg.input_size = 2;
+  cfg.hidden_size = 3;
+  cfg.backend = RNNLAB_BACKEND_CUDA;
+  s = rnnlab_create(&m, &cfg);
+  if (s == RNNLAB_OK) {
+    printf("consumer: CUDA module found and a CUDA model created\n");
+    rnnlab_destroy(m);
+    return 0;
+  }
+  msg = rnnlab_last_error();
+  if (s != RNNLAB_E_NO_DEVICE || strstr(msg, "module") || !(strstr(msg, "driver") || strstr(msg, "device"))) {
+    fprintf(stderr, "consumer: a CUDA model failed for a reason other than the GPU: %s (%s)\n",
+            rnnlab_status_string(s), msg);
+    return 1;
+  }
+  printf("consumer: CUDA module found; no GPU here: %s\n", msg);
+  return 0;
 }
 
 int main(void) {
@@ -47,5 +87,5 @@ int main(void) {
   }
   printf("consumer: rnnlab %s linked and working (%d of %d dL/dx entries non-zero)\n", rnnlab_version(), nonzero,
          T * B * I);
-  return 0;
+  return cuda_module_check();
 }
