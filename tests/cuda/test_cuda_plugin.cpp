@@ -9,8 +9,13 @@
 //   missing   RNNLAB_CUDA_PLUGIN names a file that is not there
 //   notplugin RNNLAB_CUDA_PLUGIN names a shared library that is not an rnnlab module (libz)
 //   mismatch  RNNLAB_CUDA_PLUGIN names a module with another build's ABI tag (fake_plugin.cpp)
-// In the last three, rnnlab_create(CUDA) returns RNNLAB_E_NO_DEVICE naming the path and the problem,
+// In these three, rnnlab_create(CUDA) returns RNNLAB_E_NO_DEVICE naming the path and the problem,
 // the feature and the backend are unavailable, and AUTO still gives a CPU-side model.
+//   nodevice  a driver (fake_libcuda.c on LD_LIBRARY_PATH) that sees no device: the probe says so,
+//             rnnlab_backend_available(CUDA) and an AUTO model leave the module and the CUDA runtime
+//             unloaded (the driver itself is mapped: the probe ran), and rnnlab_create(CUDA) says
+//             "no CUDA device"
+//   cuinit    the same driver, its cuInit failing: the message names cuInit and the driver's error
 #include <dlfcn.h>
 
 #include <cstdio>
@@ -124,6 +129,29 @@ void broken_module_says_why(void **) {
   assert_int_equal(create(RNNLAB_BACKEND_AUTO, &msg), RNNLAB_OK);
 }
 
+// A driver without a device (nodevice), or whose cuInit fails (cuinit).
+void driver_without_device(void **) {
+  if (!std::getenv("LD_LIBRARY_PATH")) fail_msg("run through CTest: LD_LIBRARY_PATH must name the fake driver");
+  std::string why;
+  assert_false(rnnlab::cuda_driver_has_device(&why));
+  std::printf("probe: %s\n", why.c_str());
+  assert_true(mapped("libcuda.so.1"));
+  assert_int_equal(rnnlab_backend_available(RNNLAB_BACKEND_CUDA), 0);
+  std::string msg;
+  assert_int_equal(create(RNNLAB_BACKEND_AUTO, &msg), RNNLAB_OK);
+  assert_false(mapped("librnnlab_cuda"));
+  assert_false(mapped("libcudart"));
+  assert_int_equal(create(RNNLAB_BACKEND_CUDA, &msg), RNNLAB_E_NO_DEVICE);
+  std::printf("rnnlab_create(CUDA): %s\n", msg.c_str());
+  if (g_mode == "nodevice") {
+    assert_true(has(msg, "no CUDA device is present"));
+  } else {
+    assert_true(has(msg, "cuInit failed"));
+    assert_true(has(msg, "fake driver error"));
+    assert_true(has(msg, "999"));
+  }
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -136,6 +164,10 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(broken_module_says_why)};
     return cmocka_run_group_tests(tests, nullptr, nullptr);
   }
-  std::fprintf(stderr, "usage: %s [load|missing|notplugin|mismatch]\n", argv[0]);
+  if (g_mode == "nodevice" || g_mode == "cuinit") {
+    const struct CMUnitTest tests[] = {cmocka_unit_test(driver_without_device)};
+    return cmocka_run_group_tests(tests, nullptr, nullptr);
+  }
+  std::fprintf(stderr, "usage: %s [load|missing|notplugin|mismatch|nodevice|cuinit]\n", argv[0]);
   return 2;
 }
