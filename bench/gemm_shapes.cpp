@@ -30,13 +30,15 @@ struct Shape {
 };
 
 // P1: GRU H = 181, B = 64; P2: H = 50, B = 20; P3: H = 50, I = 7, blocks of 128 sequences
-// (unit-major: weights x [h; x]).
+// (unit-major: weights x [h; x]); the main job's H = 64, B = 64.
 const Shape kShapes[] = {
     {"P1 fwd h W_hh^T", 64, 543, 181},    {"P1 fwd, 1 of 2 threads", 32, 543, 181},
     {"P1 bwd dG W_hh", 64, 181, 543},     {"P1 bwd, 1 of 2 threads", 32, 181, 543},
     {"P2 fwd h W_hh^T", 20, 150, 50},     {"P2 fwd, 1 of 2 threads", 10, 150, 50},
     {"P2 bwd dG W_hh", 20, 50, 150},      {"P2 bwd, 1 of 2 threads", 10, 50, 150},
     {"P3 eval Wcat [h;x]", 150, 128, 57}, {"P3 eval W_in x", 50, 128, 7},
+    // The main job (rnnlab-train --preset main: GRU H = 64, B = 64, one thread per model).
+    {"main fwd h W_hh^T", 64, 192, 64},   {"main bwd dG W_hh", 64, 64, 192},
 };
 
 double now_s() {
