@@ -335,6 +335,7 @@ struct RowKernels {
 struct EvalKernels {
   int nb = -1;
   XsmmKernel main = nullptr, second = nullptr;
+  XsmmKernel head = nullptr;  // head_w (O x H) times the block's h (H x nb), unit-major like the rest
 };
 
 class CpuBackend final : public Backend {
@@ -719,7 +720,7 @@ class CpuBackend final : public Backend {
     const int Bb = eval_block(B, H, I, nt);
     const int nblk = (B + Bb - 1) / Bb;
     const int nth = std::min(nt, nblk);
-    const size_t per = static_cast<size_t>(8 * H + 3 * I) * Bb;
+    const size_t per = static_cast<size_t>(8 * H + 3 * I + s_.O) * Bb;
     grow(ews_, per * nth);
     input_bias(p);
     pack_eval_weights(p);
@@ -735,7 +736,7 @@ class CpuBackend final : public Backend {
     if (failed) raise(RNNLAB_E_INTERNAL, "a GEMM failed in an eval-mode step");
   }
 
-  // One block of nb sequences from b0 through T steps; ws holds (8H + 3I) * nb floats. Returns
+  // One block of nb sequences from b0 through T steps; ws holds (8H + 3I + O) * nb floats. Returns
   // false if a GEMM failed (nothing may throw inside the parallel region).
   bool eval_block_run(const float *p, const float *x, int T, float *y, int b0, int nb, const EvalKernels &ek,
                       float *ws) {
@@ -788,7 +789,14 @@ class CpuBackend final : public Backend {
       }
       // Outputs of step t for the block's rows of y.
       float *yt = y + (static_cast<size_t>(t) * B + b0) * W;
-      if (s_.has_head()) {
+      if (s_.has_head() && ek.head) {
+        // Unit-major logits (O rows of nb), then into y's rows with the bias.
+        float *yo = rs + KN;
+        ek.head(sb, p + L_.head_w, yo);
+        const float *hb = p + L_.head_b;
+        for (int b = 0; b < nb; ++b)
+          for (int o = 0; o < O; ++o) yt[static_cast<size_t>(b) * W + o] = yo[static_cast<size_t>(o) * nb + b] + hb[o];
+      } else if (s_.has_head()) {
         for (int b = 0; b < nb; ++b) std::copy(p + L_.head_b, p + L_.head_b + O, yt + static_cast<size_t>(b) * W);
         ok &= gemm_status(true, true, nb, O, H, 1.0f, sb, nb, p + L_.head_w, H, 1.0f, yt, W) == dnnl_success;
       } else {
@@ -959,6 +967,7 @@ class CpuBackend final : public Backend {
     } else {
       e.main = pick(H, nb, K, K);
     }
+    if (s_.has_head()) e.head = pick(s_.O, nb, H, H);
     return e;
   }
 
