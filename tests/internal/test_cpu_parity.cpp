@@ -200,6 +200,16 @@ void eval_mode(void **) {
           for (auto &v : h0) v = static_cast<float>(rng.uniform(-0.5, 0.5));
           assert_int_equal(rnnlab_set_training(ref, 0), RNNLAB_OK);
           assert_int_equal(rnnlab_set_training(cpu, 0), RNNLAB_OK);
+          // Non-zero biases (the init leaves them at 0), the same in the three models; frozen models
+          // keep their cell biases (setting a frozen gate's bias to another value is refused).
+          for (const char *name : {"bias_ih", "bias_hh", "head.bias"}) {
+            rnnlab_tensor_info ti;
+            if (frozen && std::strncmp(name, "bias_", 5) == 0) continue;
+            if (rnnlab_tensor_info_by_name(&ti, cpu, name) != RNNLAB_OK) continue;  // no head, or single bias
+            std::vector<float> v(ti.count);
+            for (auto &e : v) e = static_cast<float>(rng.uniform(-0.5, 0.5));
+            for (rnnlab_model *m : {cpu, ref, trn}) assert_int_equal(rnnlab_set_tensor(m, name, v.data(), v.size()), RNNLAB_OK);
+          }
           std::vector<float> y[3];
           rnnlab_model *ms[3] = {cpu, ref, trn};
           for (int k = 0; k < 3; ++k) {
