@@ -13,6 +13,9 @@ OUT=${OUT_DIR:-out/bench}
 mkdir -p "$OUT"
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DRNNLAB_BUILD_BENCH=ON -DRNNLAB_BUILD_TESTS=OFF >/dev/null
 cmake --build "$BUILD" -j2 --target rnnlab rnnlab_bench rnnlab_bench_anchor >/dev/null
+# The small-GEMM table (dnnl_sgemm against libxsmm on these shapes) where libxsmm is built in.
+have_xsmm=0
+cmake --build "$BUILD" -j2 --target rnnlab_gemm_shapes >/dev/null 2>&1 && have_xsmm=1
 # Threads are benchmark arguments. OpenMP must not spin for long on this shared 2-core machine
 # (PASSIVE), but with no spin at all every fork/join of a per-step parallel region costs a futex
 # wake-up and a context switch (P1 at 2 threads: 381 ms without spin, 322 ms with it; P2 18 -> 4.9
@@ -81,3 +84,7 @@ else
   echo "== PyTorch (Debian): 'import torch' fails for /usr/bin/python3; its rows left out"
 fi
 python3 bench/report.py "$OUT" | tee "$OUT/table.md"
+if [ "$have_xsmm" = 1 ]; then
+  echo "== small GEMMs, one thread (bench/gemm_shapes.cpp)"
+  { echo; echo '```'; "$BUILD/bench/rnnlab_gemm_shapes" --reps $((REPS * 5)); echo '```'; } | tee -a "$OUT/table.md"
+fi

@@ -20,6 +20,7 @@ pkgs=(
   cmake g++ pkg-config make    # the build
   libdnnl-dev                  # oneDNN 2.6: GEMMs of the CPU backend and the fused-GRU benchmark anchor
   ocl-icd-opencl-dev           # oneDNN's CMake config asks for OpenCL headers
+  libxsmm-dev                  # libxsmm 1.17: JIT kernels for the CPU backend's small GEMMs (P2, P3 shapes)
   libcmocka-dev                # C unit tests, run by CTest
   liblapacke-dev libopenblas-dev  # eigenvalues / singular values for the spectral diagnostics
   libzip-dev                   # .npz files (zip archives of .npy arrays)

@@ -30,6 +30,7 @@
 #include "core/error.h"
 #include "core/pass_stats.h"
 #include "cpu/fp_mode.h"
+#include "cpu/xsmm.h"
 
 namespace rnnlab {
 namespace RNNLAB_KERNEL_ISA {
@@ -46,6 +47,17 @@ dnnl_status_t gemm_status(bool ta, bool tb, int64_t M, int64_t N, int64_t K, flo
     return dnnl_success;
   }
   return dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// C (M x N) = A (M x K) B (K x N), row-major, beta = 0: through k (libxsmm's kernel for exactly
+// this shape and these leading dimensions) when there is one, else dnnl_sgemm. Never throws.
+bool small_gemm(XsmmKernel k, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                int64_t ldb, float *C, int64_t ldc) {
+  if (k) {
+    k(B, A, C);
+    return true;
+  }
+  return gemm_status(false, false, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc) == dnnl_success;
 }
 
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
@@ -312,10 +324,25 @@ inline int forward_chunk(int B, int GH) {
   return static_cast<int>(std::max<size_t>(1, std::min<size_t>(kChunk, (256u << 10) / per_step)));
 }
 
+// The training passes' per-step GEMMs for one thread's nb rows, where libxsmm is preferred for the
+// shape (null: dnnl_sgemm). Forward: h W_hh^T against the packed W_hh^T (and reset-before's
+// (r * h) W_hn^T); backward: dL/dh_{t-1} += dG W_hh.
+struct RowKernels {
+  XsmmKernel fwd = nullptr, fwd_n = nullptr, bwd = nullptr;
+};
+
+// The eval-mode GEMMs' libxsmm kernels for one block width nb (null: dnnl_sgemm).
+struct EvalKernels {
+  int nb = -1;
+  XsmmKernel main = nullptr, second = nullptr;
+  XsmmKernel head = nullptr;  // head_w (O x H) times the block's h (H x nb), unit-major like the rest
+};
+
 class CpuBackend final : public Backend {
  public:
   CpuBackend(const ModelSpec &s, const CpuOptions &o)
-      : s_(s), L_(make_layout(s)), threads_(o.threads), flush_(o.denormals == RNNLAB_DENORMALS_FLUSH) {}
+      : s_(s), L_(make_layout(s)), threads_(o.threads), flush_(o.denormals == RNNLAB_DENORMALS_FLUSH),
+        xsmm_(xsmm_usable(o.isa)) {}
 
   rnnlab_backend kind() const override { return RNNLAB_BACKEND_CPU; }
   bool omega_grad_supported() const override { return true; }
@@ -381,24 +408,52 @@ class CpuBackend final : public Backend {
     grow(gx_, static_cast<size_t>(kChunk) * B * G * H);
     grow(gh_, static_cast<size_t>(B) * G * H);
     grow(rh_, BH);
-    grow(fsum_b_, static_cast<size_t>(B) * kNumFwd);
+    const int fchunk = forward_chunk(B, G * H);
+    if (full) grow(fsum_b_, static_cast<size_t>(fchunk) * B * kNumFwd);
 
     // The tape keeps x for dW_ih.
     std::copy(x, x + static_cast<size_t>(T) * B * I, tp.x.begin() + static_cast<size_t>(base) * B * I);
     const float *xs = tp.x.data() + static_cast<size_t>(base) * B * I;
     if (base == 0) std::copy(h_.begin(), h_.begin() + BH, tp.h.begin());
     input_bias(p);
+    const int nth = std::max(1, std::min(threads_, B));
+    // libxsmm's per-step kernels (row_kernels) take W_hh^T: packed when a thread's rows use them.
+    const bool packed = row_kernels((B + nth - 1) / nth).fwd || row_kernels(B / nth).fwd;
+    if (packed) pack_whh_t(p);
 
-    const int fchunk = forward_chunk(B, G * H);
     for (int c0 = 0; c0 < T; c0 += fchunk) {
       const int cn = std::min(fchunk, T - c0);
       // gx = x W_ih^T + bias for cn steps at once.
       const float *xc = xs + static_cast<size_t>(c0) * B * I;
       for (int r = 0; r < cn * B; ++r) std::copy(bias_.begin(), bias_.begin() + G * H, gx_.begin() + static_cast<size_t>(r) * G * H);
       gemm(false, true, static_cast<int64_t>(cn) * B, G * H, I, 1.0f, xc, I, p + L_.w_ih, I, 1.0f, gx_.data(), G * H);
-      for (int k = 0; k < cn; ++k) {
-        const int t = base + c0 + k;
-        forward_step(p, t, gx_.data() + static_cast<size_t>(k) * B * G * H, tp, full ? fwd_.data() + static_cast<size_t>(t) * kNumFwd : nullptr, ds);
+      // Each thread runs its own rows through the chunk's steps (forward_rows).
+      int failed = 0;
+#pragma omp parallel num_threads(nth) reduction(+ : failed)
+      {
+        const int id = omp_get_thread_num(), nteam = omp_get_num_threads();
+        const int b0 = static_cast<int>(static_cast<int64_t>(B) * id / nteam);
+        const int b1 = static_cast<int>(static_cast<int64_t>(B) * (id + 1) / nteam);
+        RowKernels rk = row_kernels(b1 - b0);
+        if (!packed) rk.fwd = rk.fwd_n = nullptr;
+        for (int k = 0; k < cn; ++k) {
+          double *fs = full ? fsum_b_.data() + static_cast<size_t>(k) * B * kNumFwd : nullptr;
+          if (!forward_rows(p, base + c0 + k, gx_.data() + static_cast<size_t>(k) * B * G * H, tp, fs, ds, b0, b1, rk))
+            ++failed;
+        }
+      }
+      if (failed) raise(RNNLAB_E_INTERNAL, "dnnl_sgemm failed in a forward step");
+      // Each step's sums over the batch, in sequence order (the same whatever the thread count).
+      if (full) {
+        for (int k = 0; k < cn; ++k) {
+          const double *fs = fsum_b_.data() + static_cast<size_t>(k) * B * kNumFwd;
+          double *fwd = fwd_.data() + static_cast<size_t>(base + c0 + k) * kNumFwd;
+          for (int q = 0; q < kNumFwd; ++q) {
+            double sum = 0;
+            for (int b = 0; b < B; ++b) sum += fs[static_cast<size_t>(b) * kNumFwd + q];
+            fwd[q] = sum;
+          }
+        }
       }
     }
     // Outputs of every step of this call.
@@ -479,56 +534,83 @@ class CpuBackend final : public Backend {
     }
 
     std::fill(dnext_.begin(), dnext_.begin() + BH, 0.0f);
+    const int nth = std::max(1, std::min(threads_, B));
     const float *w_hh = p + L_.w_hh, *w_ih = p + L_.w_ih;
     for (int c1 = n; c1 > 0; c1 -= kChunk) {
       const int c0 = std::max(0, c1 - kChunk), cn = c1 - c0;
-      for (int t = c1 - 1; t >= c0; --t) {
-        float *dgx = dgx_.data() + static_cast<size_t>(t - c0) * B * GH;
-        float *dgh = dgh_.data() + static_cast<size_t>(t - c0) * B * GH;
-        // delta_t = recurrent part + head part.
-        float *delta = delta_.data();
-        if (!s_.has_head()) {
-          const float *d = dy_.data() + static_cast<size_t>(t) * BH;
-          for (size_t k = 0; k < BH; ++k) delta[k] = dnext_[k] + d[k];
-        } else if (every) {
-          const float *d = dhead_.data() + static_cast<size_t>(t) * BH;
-          for (size_t k = 0; k < BH; ++k) delta[k] = dnext_[k] + d[k];
-        } else if (t == n - 1) {
-          std::copy(dnext_.begin(), dnext_.begin() + BH, delta);
-          gemm(false, false, B, H, s_.O, 1.0f, dy_.data() + static_cast<size_t>(t) * B * W, W, p + L_.head_w, H, 1.0f, delta, H);
-        } else {
-          std::copy(dnext_.begin(), dnext_.begin() + BH, delta);
-        }
-        const int64_t bad =
-            backward_step(p, t, delta, dgx, dgh, dnext_.data(), dn2_.data() + static_cast<size_t>(t) * B, norms);
-        if (bad) {
-          nonfinite += bad;
-          first_bad = t;
-        }
-        // dL/dh_{t-1}: the matrix part, on top of the direct part backward_step wrote.
-        if (s_.lbr()) {
-          gemm(false, false, B, H, 3 * H, 1.0f, dgh, GH, w_hh, H, 1.0f, dnext_.data(), H);
-        } else if (s_.is_gru()) {
-          gemm(false, false, B, H, 2 * H, 1.0f, dgh, GH, w_hh, H, 1.0f, dnext_.data(), H);
-        } else {
-          gemm(false, false, B, H, H, 1.0f, dgh, GH, w_hh, H, 1.0f, dnext_.data(), H);
-        }
-        double *pn = pn2_.data() + static_cast<size_t>(t) * B;
-        if (norms)
-          for (int b = 0; b < B; ++b) pn[b] = sum_sq(dnext_.data() + static_cast<size_t>(b) * H, H);
-        if (want_og) {
-          // Pascanu's Omega, immediate partial (tasks.md): for each valid (t, b), with g = dgh (the
-          // gradient of the pre-activation) and v = dL/dh_{t-1} = W_hh^T g, add
-          // 4 (||v||^2/||delta||^2 - 1) / ||delta||^2 * g v^T: one GEMM over the batch.
-          const double *dn = dn2_.data() + static_cast<size_t>(t) * B;
-          for (int b = 0; b < B; ++b) {
-            const bool valid = dn[b] >= ds.bound;
-            const float coef = valid ? static_cast<float>(4.0 * (pn[b] / dn[b] - 1.0) / dn[b]) : 0.0f;
-            og_valid += valid;
-            for (int j = 0; j < H; ++j) gs_[static_cast<size_t>(b) * H + j] = coef * dgh[static_cast<size_t>(b) * GH + j];
+      // Each thread runs its own rows back through the chunk's steps: every per-step product is
+      // row by row (delta, the gate gradients, dL/dh_{t-1} = dG W_hh). Omega's per-step GEMM sums
+      // over the batch, so with it the team is one thread.
+      int failed = 0, chunk_first_bad = std::numeric_limits<int>::min();
+      int64_t chunk_bad = 0;
+#pragma omp parallel num_threads(want_og ? 1 : nth) reduction(+ : failed, chunk_bad) reduction(max : chunk_first_bad)
+      {
+        const int id = omp_get_thread_num(), nteam = omp_get_num_threads();
+        const int b0 = static_cast<int>(static_cast<int64_t>(B) * id / nteam);
+        const int b1 = static_cast<int>(static_cast<int64_t>(B) * (id + 1) / nteam), nb = b1 - b0;
+        const size_t ro = static_cast<size_t>(b0) * H, rn = static_cast<size_t>(nb) * H;
+        const XsmmKernel dprev_kernel = row_kernels(nb).bwd;
+        // The smallest t with a non-finite value, as -t so that the team's max reduction finds it.
+        int my_first = std::numeric_limits<int>::min();
+        for (int t = c1 - 1; t >= c0 && nb > 0; --t) {
+          float *dgx = dgx_.data() + static_cast<size_t>(t - c0) * B * GH;
+          float *dgh = dgh_.data() + static_cast<size_t>(t - c0) * B * GH;
+          // delta_t = recurrent part + head part.
+          float *delta = delta_.data();
+          float *dnext = dnext_.data();
+          if (!s_.has_head()) {
+            const float *d = dy_.data() + static_cast<size_t>(t) * BH;
+            for (size_t k = ro; k < ro + rn; ++k) delta[k] = dnext[k] + d[k];
+          } else if (every) {
+            const float *d = dhead_.data() + static_cast<size_t>(t) * BH;
+            for (size_t k = ro; k < ro + rn; ++k) delta[k] = dnext[k] + d[k];
+          } else if (t == n - 1) {
+            std::copy(dnext + ro, dnext + ro + rn, delta + ro);
+            if (gemm_status(false, false, nb, H, s_.O, 1.0f, dy_.data() + (static_cast<size_t>(t) * B + b0) * W, W,
+                            p + L_.head_w, H, 1.0f, delta + ro, H) != dnnl_success)
+              ++failed;
+          } else {
+            std::copy(dnext + ro, dnext + ro + rn, delta + ro);
           }
-          gemm(true, false, H, H, B, 1.0f, gs_.data(), H, dnext_.data(), H, 1.0f, og_.data(), H);
+          int64_t bad = 0;
+          if (!backward_rows(p, t, delta, dgx, dgh, dnext, dn2_.data() + static_cast<size_t>(t) * B, norms, b0, b1,
+                             &bad))
+            ++failed;
+          if (bad) {
+            chunk_bad += bad;
+            my_first = -t;
+          }
+          // dL/dh_{t-1}: the matrix part, on top of the direct part backward_rows wrote.
+          const int kk = s_.lbr() ? 3 * H : (s_.is_gru() ? 2 * H : H);
+          if (dprev_kernel)
+            dprev_kernel(w_hh, dgh + static_cast<size_t>(b0) * GH, dnext + ro);
+          else if (gemm_status(false, false, nb, H, kk, 1.0f, dgh + static_cast<size_t>(b0) * GH, GH, w_hh, H, 1.0f,
+                               dnext + ro, H) != dnnl_success)
+            ++failed;
+          double *pn = pn2_.data() + static_cast<size_t>(t) * B;
+          if (norms)
+            for (int b = b0; b < b1; ++b) pn[b] = sum_sq(dnext + static_cast<size_t>(b) * H, H);
+          if (want_og) {
+            // Pascanu's Omega, immediate partial (tasks.md): for each valid (t, b), with g = dgh (the
+            // gradient of the pre-activation) and v = dL/dh_{t-1} = W_hh^T g, add
+            // 4 (||v||^2/||delta||^2 - 1) / ||delta||^2 * g v^T: one GEMM over the batch (a team of one).
+            const double *dn = dn2_.data() + static_cast<size_t>(t) * B;
+            for (int b = 0; b < B; ++b) {
+              const bool valid = dn[b] >= ds.bound;
+              const float coef = valid ? static_cast<float>(4.0 * (pn[b] / dn[b] - 1.0) / dn[b]) : 0.0f;
+              og_valid += valid;
+              for (int j = 0; j < H; ++j) gs_[static_cast<size_t>(b) * H + j] = coef * dgh[static_cast<size_t>(b) * GH + j];
+            }
+            if (gemm_status(true, false, H, H, B, 1.0f, gs_.data(), H, dnext, H, 1.0f, og_.data(), H) != dnnl_success)
+              ++failed;
+          }
         }
+        chunk_first_bad = my_first;
+      }
+      if (failed) raise(RNNLAB_E_INTERNAL, "dnnl_sgemm failed in a backward step");
+      if (chunk_bad) {
+        nonfinite += chunk_bad;
+        first_bad = -chunk_first_bad;
       }
       // Weight gradients and dL/dx of the chunk: one GEMM each over cn*B rows.
       const int64_t rows = static_cast<int64_t>(cn) * B;
@@ -638,22 +720,26 @@ class CpuBackend final : public Backend {
     const int Bb = eval_block(B, H, I, nt);
     const int nblk = (B + Bb - 1) / Bb;
     const int nth = std::min(nt, nblk);
-    const size_t per = static_cast<size_t>(8 * H + 3 * I) * Bb;
+    const size_t per = static_cast<size_t>(8 * H + 3 * I + s_.O) * Bb;
     grow(ews_, per * nth);
     input_bias(p);
     pack_eval_weights(p);
+    // At most two block widths: Bb, and what is left for the last block.
+    const EvalKernels full = eval_kernels(Bb), tail = eval_kernels(B - (nblk - 1) * Bb);
     int failed = 0;
 #pragma omp parallel for num_threads(nth) schedule(static) reduction(+ : failed)
     for (int k = 0; k < nblk; ++k) {
       const int b0 = k * Bb, nb = std::min(Bb, B - b0);
-      if (!eval_block_run(p, x, T, y, b0, nb, ews_.data() + per * omp_get_thread_num())) ++failed;
+      const EvalKernels &ek = nb == full.nb ? full : tail;
+      if (!eval_block_run(p, x, T, y, b0, nb, ek, ews_.data() + per * omp_get_thread_num())) ++failed;
     }
-    if (failed) raise(RNNLAB_E_INTERNAL, "dnnl_sgemm failed in an eval-mode step");
+    if (failed) raise(RNNLAB_E_INTERNAL, "a GEMM failed in an eval-mode step");
   }
 
-  // One block of nb sequences from b0 through T steps; ws holds (8H + 3I) * nb floats. Returns
+  // One block of nb sequences from b0 through T steps; ws holds (8H + 3I + O) * nb floats. Returns
   // false if a GEMM failed (nothing may throw inside the parallel region).
-  bool eval_block_run(const float *p, const float *x, int T, float *y, int b0, int nb, float *ws) {
+  bool eval_block_run(const float *p, const float *x, int T, float *y, int b0, int nb, const EvalKernels &ek,
+                      float *ws) {
     const int B = B_, H = s_.H, I = s_.I, O = s_.O, W = s_.out_width(), K = H + I;
     const size_t HN = static_cast<size_t>(H) * nb, KN = static_cast<size_t>(K) * nb;
     // g: up to 3H rows of GEMM output; gxn: W_in x (LBR); sa, sb: [h; x] of the previous and the
@@ -672,29 +758,28 @@ class CpuBackend final : public Backend {
         for (int b = 0; b < nb; ++b) row[b] = xt[static_cast<size_t>(b) * I + i];
       }
       if (s_.is_gru() && s_.lbr()) {
-        ok &= gemm_status(false, false, 3 * H, nb, K, 1.0f, wc, K, sa, nb, 0.0f, g, nb) == dnnl_success;
-        ok &= gemm_status(false, false, H, nb, I, 1.0f, w_in, I, sa + HN, nb, 0.0f, gxn, nb) == dnnl_success;
+        ok &= small_gemm(ek.main, 3 * H, nb, K, wc, K, sa, nb, g, nb);
+        ok &= small_gemm(ek.second, H, nb, I, w_in, I, sa + HN, nb, gxn, nb);
         for (int j = 0; j < H; ++j) {
           const size_t r = static_cast<size_t>(j) * nb, z = r + HN, n = z + HN;
           gru_lbr_eval_gates_row(nb, g + r, g + z, bias[j], bias[H + j], za + r, rs + r);
           gru_lbr_eval_cand_row(nb, gxn + r, g + n, bias[2 * H + j], b_hn[j], rs + r, za + r, sa + r, sb + r);
         }
       } else if (s_.is_gru()) {
-        ok &= gemm_status(false, false, 2 * H, nb, K, 1.0f, wc, K, sa, nb, 0.0f, g, nb) == dnnl_success;
+        ok &= small_gemm(ek.main, 2 * H, nb, K, wc, K, sa, nb, g, nb);
         for (int j = 0; j < H; ++j) {
           const size_t r = static_cast<size_t>(j) * nb, z = r + HN;
           gru_rb_eval_gates_row(nb, g + r, g + z, bias[j], bias[H + j], sa + r, za + r, rs + r);
         }
         std::copy(sa + HN, sa + KN, rs + HN);
         // a_n^T = [W_hn W_in] [r * h; x]^T
-        ok &= gemm_status(false, false, H, nb, K, 1.0f, wc + 2 * static_cast<size_t>(H) * K, K, rs, nb, 0.0f,
-                          g + 2 * HN, nb) == dnnl_success;
+        ok &= small_gemm(ek.second, H, nb, K, wc + 2 * static_cast<size_t>(H) * K, K, rs, nb, g + 2 * HN, nb);
         for (int j = 0; j < H; ++j) {
           const size_t r = static_cast<size_t>(j) * nb, n = r + 2 * HN;
           gru_rb_eval_cand_row(nb, g + n, bias[2 * H + j], b_hn[j], za + r, sa + r, sb + r);
         }
       } else {
-        ok &= gemm_status(false, false, H, nb, K, 1.0f, wc, K, sa, nb, 0.0f, g, nb) == dnnl_success;
+        ok &= small_gemm(ek.main, H, nb, K, wc, K, sa, nb, g, nb);
         with_act(s_.act(), [&](auto A) {
           for (int j = 0; j < H; ++j) {
             const size_t r = static_cast<size_t>(j) * nb;
@@ -704,7 +789,14 @@ class CpuBackend final : public Backend {
       }
       // Outputs of step t for the block's rows of y.
       float *yt = y + (static_cast<size_t>(t) * B + b0) * W;
-      if (s_.has_head()) {
+      if (s_.has_head() && ek.head) {
+        // Unit-major logits (O rows of nb), then into y's rows with the bias.
+        float *yo = rs + KN;
+        ek.head(sb, p + L_.head_w, yo);
+        const float *hb = p + L_.head_b;
+        for (int b = 0; b < nb; ++b)
+          for (int o = 0; o < O; ++o) yt[static_cast<size_t>(b) * W + o] = yo[static_cast<size_t>(o) * nb + b] + hb[o];
+      } else if (s_.has_head()) {
         for (int b = 0; b < nb; ++b) std::copy(p + L_.head_b, p + L_.head_b + O, yt + static_cast<size_t>(b) * W);
         ok &= gemm_status(true, true, nb, O, H, 1.0f, sb, nb, p + L_.head_w, H, 1.0f, yt, W) == dnnl_success;
       } else {
@@ -718,130 +810,130 @@ class CpuBackend final : public Backend {
     return ok;
   }
 
-  // One forward step t: gx holds x_t W_ih^T + bias (B x G*H). Reads h_{t-1} from slot t of the
-  // tape and writes h_t to slot t+1.
-  void forward_step(const float *p, int t, const float *gx, Tape &tp, double *fwd, const DiagSettings &ds) {
-    const int B = B_, H = s_.H, G = s_.gates();
+  // One forward step t for the sequences b0 .. b1-1: gx holds x_t W_ih^T + bias (B x G*H). Reads
+  // h_{t-1} from slot t of the tape and writes h_t to slot t+1; with fs (full diagnostics), each
+  // sequence's forward sums into fs[b * kNumFwd ...]. Sequences are independent in a forward
+  // step, so each thread of step()'s team runs its own rows through a whole chunk of steps with no
+  // barrier; its GEMMs run on that thread alone (oneDNN does not nest). Returns false if a GEMM
+  // failed (nothing may throw inside the team).
+  bool forward_rows(const float *p, int t, const float *gx, Tape &tp, double *fs, const DiagSettings &ds, int b0,
+                    int b1, const RowKernels &rk) {
+    const int B = B_, H = s_.H, G = s_.gates(), nb = b1 - b0;
     const size_t BH = static_cast<size_t>(B) * H, GH = static_cast<size_t>(G) * H;
+    const size_t ro = static_cast<size_t>(b0) * H;  // the first row's offset in B x H arrays
     const float *hp = tp.h.data() + static_cast<size_t>(t) * BH;
     float *hnew = tp.h.data() + (static_cast<size_t>(t) + 1) * BH;
     const float *w_hh = p + L_.w_hh, *b_hh = p + L_.b_hh;
     float *gh = gh_.data();
     const float thr = static_cast<float>(ds.sat_thresh);
-    const int nt = threads_;
-    double *fs = fsum_b_.data();
+    bool ok = true;
+    if (nb <= 0) return ok;
     if (!s_.is_gru()) {
-      gemm(false, true, B, H, H, 1.0f, hp, H, w_hh, H, 0.0f, gh, H);
+      if (rk.fwd) rk.fwd(wT_.data(), hp + ro, gh + ro);
+      else ok &= gemm_status(false, true, nb, H, H, 1.0f, hp + ro, H, w_hh, H, 0.0f, gh + ro, H) == dnnl_success;
       with_act(s_.act(), [&](auto A) {
-#pragma omp parallel for num_threads(nt) schedule(static)
-        for (int b = 0; b < B; ++b) {
+        for (int b = b0; b < b1; ++b) {
           const size_t o = static_cast<size_t>(b) * H;
           rnn_fwd_row<decltype(A)::value>(H, gx + o, gh + o, hnew + o);
-          if (fwd) hidden_sums_row<decltype(A)::value>(H, hnew + o, thr, fs + static_cast<size_t>(b) * kNumFwd);
+          if (fs) hidden_sums_row<decltype(A)::value>(H, hnew + o, thr, fs + static_cast<size_t>(b) * kNumFwd);
         }
       });
+      return ok;
+    }
+    const size_t gt = static_cast<size_t>(t);
+    float *rt = tp.r.data() + gt * BH, *zt = tp.z.data() + gt * BH;
+    float *nt_ = tp.n.data() + gt * BH;
+    const size_t go = static_cast<size_t>(b0) * GH;  // the first row's offset in B x G*H arrays
+    if (s_.lbr()) {
+      if (rk.fwd) rk.fwd(wT_.data(), hp + ro, gh + go);
+      else ok &= gemm_status(false, true, nb, 3 * H, H, 1.0f, hp + ro, H, w_hh, H, 0.0f, gh + go, 3 * H) == dnnl_success;
+      const float *b_hn = b_hh + 2 * H;
+      float *hnt = tp.hn.data() + gt * BH;
+      for (int b = b0; b < b1; ++b) {
+        const size_t o = static_cast<size_t>(b) * H;
+        gru_lbr_fwd_row(H, gx + b * GH, gh + b * GH, b_hn, hp + o, rt + o, zt + o, nt_ + o, hnt + o, hnew + o);
+      }
     } else {
-      const size_t gt = static_cast<size_t>(t);
-      float *rt = tp.r.data() + gt * BH, *zt = tp.z.data() + gt * BH;
-      float *nt_ = tp.n.data() + gt * BH;
-      if (s_.lbr()) {
-        gemm(false, true, B, 3 * H, H, 1.0f, hp, H, w_hh, H, 0.0f, gh, 3 * H);
-        const float *b_hn = b_hh + 2 * H;
-        float *hnt = tp.hn.data() + gt * BH;
-#pragma omp parallel for num_threads(nt) schedule(static)
-        for (int b = 0; b < B; ++b) {
-          const size_t o = static_cast<size_t>(b) * H;
-          gru_lbr_fwd_row(H, gx + b * GH, gh + b * GH, b_hn, hp + o, rt + o, zt + o, nt_ + o, hnt + o, hnew + o);
-        }
-      } else {
-        gemm(false, true, B, 2 * H, H, 1.0f, hp, H, w_hh, H, 0.0f, gh, 3 * H);
-        float *rh = rh_.data();
-#pragma omp parallel for num_threads(nt) schedule(static)
-        for (int b = 0; b < B; ++b) {
-          const size_t o = static_cast<size_t>(b) * H;
-          gru_rb_gates_row(H, gx + b * GH, gh + b * GH, hp + o, rt + o, zt + o, rh + o);
-        }
-        // a_hn = (r * h) W_hn^T + b_hn, into the n columns of gh.
-        for (int b = 0; b < B; ++b) std::copy(b_hh + 2 * H, b_hh + 3 * H, gh + b * GH + 2 * H);
-        gemm(false, true, B, H, H, 1.0f, rh, H, w_hh + 2 * static_cast<size_t>(H) * H, H, 1.0f, gh + 2 * H, 3 * H);
-#pragma omp parallel for num_threads(nt) schedule(static)
-        for (int b = 0; b < B; ++b) {
-          const size_t o = static_cast<size_t>(b) * H;
-          gru_rb_cand_row(H, gx + b * GH + 2 * H, gh + b * GH + 2 * H, zt + o, hp + o, nt_ + o, hnew + o);
-        }
+      if (rk.fwd) rk.fwd(wT_.data(), hp + ro, gh + go);
+      else ok &= gemm_status(false, true, nb, 2 * H, H, 1.0f, hp + ro, H, w_hh, H, 0.0f, gh + go, 3 * H) == dnnl_success;
+      float *rh = rh_.data();
+      for (int b = b0; b < b1; ++b) {
+        const size_t o = static_cast<size_t>(b) * H;
+        gru_rb_gates_row(H, gx + b * GH, gh + b * GH, hp + o, rt + o, zt + o, rh + o);
       }
-      if (fwd) {
-#pragma omp parallel for num_threads(nt) schedule(static)
-        for (int b = 0; b < B; ++b) {
-          const size_t o = static_cast<size_t>(b) * H;
-          double *out = fs + static_cast<size_t>(b) * kNumFwd;
-          hidden_sums_row<cell::Act::Tanh>(H, hnew + o, thr, out);
-          gate_sums_row(H, rt + o, zt + o, nt_ + o, gx + b * GH + H, gh + b * GH + H, thr, out);
-        }
+      // a_hn = (r * h) W_hn^T + b_hn, into the n columns of gh.
+      for (int b = b0; b < b1; ++b) std::copy(b_hh + 2 * H, b_hh + 3 * H, gh + b * GH + 2 * H);
+      if (rk.fwd_n) rk.fwd_n(wT_.data() + 2 * H, rh + ro, gh + go + 2 * H);
+      else
+        ok &= gemm_status(false, true, nb, H, H, 1.0f, rh + ro, H, w_hh + 2 * static_cast<size_t>(H) * H, H, 1.0f,
+                          gh + go + 2 * H, 3 * H) == dnnl_success;
+      for (int b = b0; b < b1; ++b) {
+        const size_t o = static_cast<size_t>(b) * H;
+        gru_rb_cand_row(H, gx + b * GH + 2 * H, gh + b * GH + 2 * H, zt + o, hp + o, nt_ + o, hnew + o);
       }
     }
-    if (fwd) {
-      for (int k = 0; k < kNumFwd; ++k) {
-        double sum = 0;
-        for (int b = 0; b < B; ++b) sum += fs[static_cast<size_t>(b) * kNumFwd + k];
-        fwd[k] = sum;
+    if (fs) {
+      for (int b = b0; b < b1; ++b) {
+        const size_t o = static_cast<size_t>(b) * H;
+        double *out = fs + static_cast<size_t>(b) * kNumFwd;
+        hidden_sums_row<cell::Act::Tanh>(H, hnew + o, thr, out);
+        gate_sums_row(H, rt + o, zt + o, nt_ + o, gx + b * GH + H, gh + b * GH + H, thr, out);
       }
     }
+    return ok;
   }
 
-  // One backward step t from delta = dL/dh_t (B x H): writes the gate gradients (input side dgx,
-  // hidden side dgh, B x G*H), the direct part of dL/dh_{t-1} into dprev, ||delta_b||^2 into dn2.
-  // Returns the number of non-finite values among h_t, the gates and delta.
-  int64_t backward_step(const float *p, int t, const float *delta, float *dgx, float *dgh, float *dprev, double *dn2,
-                        bool norms) {
-    const int B = B_, H = s_.H, G = s_.gates();
+  // One backward step t for the sequences b0 .. b1-1 from delta = dL/dh_t (B x H): writes their
+  // gate gradients (input side dgx, hidden side dgh, B x G*H), the direct part of dL/dh_{t-1} into
+  // dprev, ||delta_b||^2 into dn2; adds the non-finite values among h_t, the gates and delta to *bad.
+  // Like forward_rows: one thread's rows, its GEMMs on that thread. Returns false if a GEMM failed.
+  bool backward_rows(const float *p, int t, const float *delta, float *dgx, float *dgh, float *dprev, double *dn2,
+                     bool norms, int b0, int b1, int64_t *bad) {
+    const int B = B_, H = s_.H, G = s_.gates(), nb = b1 - b0;
     const size_t BH = static_cast<size_t>(B) * H, GH = static_cast<size_t>(G) * H;
     const Tape &tp = tape_;
     const float *hp = tp.h.data() + static_cast<size_t>(t) * BH, *ht = hp + BH;
-    float bad = 0;
-    const int nt = threads_;
+    float nbad = 0;
+    if (nb <= 0) return true;
     if (!s_.is_gru()) {
       with_act(s_.act(), [&](auto A) {
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : bad)
-        for (int b = 0; b < B; ++b) {
+        for (int b = b0; b < b1; ++b) {
           const size_t o = static_cast<size_t>(b) * H;
-          float nb = 0;
-          dn2[b] = rnn_bwd_row<decltype(A)::value>(H, delta + o, ht + o, dgx + o, dgh + o, dprev + o, &nb, norms);
-          bad += nb;
+          dn2[b] = rnn_bwd_row<decltype(A)::value>(H, delta + o, ht + o, dgx + o, dgh + o, dprev + o, &nbad, norms);
         }
       });
-      return static_cast<int64_t>(bad);
+      *bad += static_cast<int64_t>(nbad);
+      return true;
     }
     const float *r = tp.r.data() + static_cast<size_t>(t) * BH, *z = tp.z.data() + static_cast<size_t>(t) * BH;
     const float *n = tp.n.data() + static_cast<size_t>(t) * BH;
     if (s_.lbr()) {
       const float *hn = tp.hn.data() + static_cast<size_t>(t) * BH;
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : bad)
-      for (int b = 0; b < B; ++b) {
+      for (int b = b0; b < b1; ++b) {
         const size_t o = static_cast<size_t>(b) * H;
-        float nb = 0;
         dn2[b] = gru_lbr_bwd_row(H, delta + o, r + o, z + o, n + o, hn + o, hp + o, ht + o, dgx + b * GH, dgh + b * GH,
-                                 dprev + o, &nb, norms);
-        bad += nb;
+                                 dprev + o, &nbad, norms);
       }
-      return static_cast<int64_t>(bad);
+      *bad += static_cast<int64_t>(nbad);
+      return true;
     }
     // Reset-before: r's gradient needs d(r*h) = da_n W_hn, a GEMM between two unit passes.
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(+ : bad)
-    for (int b = 0; b < B; ++b) {
+    for (int b = b0; b < b1; ++b) {
       const size_t o = static_cast<size_t>(b) * H;
-      float nb = 0;
-      dn2[b] = gru_rb_bwd_row(H, delta + o, r + o, z + o, n + o, hp + o, ht + o, dgx + b * GH, dgh + b * GH, dprev + o, &nb, norms);
-      bad += nb;
+      dn2[b] = gru_rb_bwd_row(H, delta + o, r + o, z + o, n + o, hp + o, ht + o, dgx + b * GH, dgh + b * GH, dprev + o,
+                              &nbad, norms);
     }
+    *bad += static_cast<int64_t>(nbad);
     float *drh = drh_.data();
-    gemm(false, false, B, H, H, 1.0f, dgh + 2 * H, GH, p + L_.w_hh + 2 * static_cast<size_t>(H) * H, H, 0.0f, drh, H);
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int b = 0; b < B; ++b) {
+    const size_t ro = static_cast<size_t>(b0) * H;
+    if (gemm_status(false, false, nb, H, H, 1.0f, dgh + static_cast<size_t>(b0) * GH + 2 * H, GH,
+                    p + L_.w_hh + 2 * static_cast<size_t>(H) * H, H, 0.0f, drh + ro, H) != dnnl_success)
+      return false;
+    for (int b = b0; b < b1; ++b) {
       const size_t o = static_cast<size_t>(b) * H;
       gru_rb_reset_row(H, drh + o, r + o, hp + o, dgx + b * GH, dgh + b * GH, dprev + o);
     }
-    return static_cast<int64_t>(bad);
+    return true;
   }
 
   void fill_stats(double loss, int64_t nonfinite, int first_bad, const DiagSettings &ds, PassStats *st) {
@@ -854,10 +946,54 @@ class CpuBackend final : public Backend {
   Layout L_;
   int threads_;
   bool flush_;
+  bool xsmm_;  // the eval-mode GEMMs may use libxsmm (cpu/xsmm.h)
   int B_ = 0, n_ = 0, grad_steps_ = 0;
   bool consumed_ = false, tape_level_full_ = false;
   Tape tape_;
-  std::vector<float> h_, gx_, gh_, rh_, bias_, ews_, wcat_;
+  EvalKernels eval_kernels(int nb) const {
+    EvalKernels e;
+    e.nb = nb;
+    if (!xsmm_) return e;
+    const int H = s_.H, I = s_.I, K = H + I;
+    auto pick = [&](int M, int N, int Kd, int lda) {
+      return xsmm_prefer(M, N, Kd) ? xsmm_rowmajor(M, N, Kd, lda, nb, nb, false) : nullptr;
+    };
+    if (s_.is_gru() && s_.lbr()) {
+      e.main = pick(3 * H, nb, K, K);
+      e.second = pick(H, nb, I, I);
+    } else if (s_.is_gru()) {
+      e.main = pick(2 * H, nb, K, K);
+      e.second = pick(H, nb, K, K);
+    } else {
+      e.main = pick(H, nb, K, K);
+    }
+    if (s_.has_head()) e.head = pick(s_.O, nb, H, H);
+    return e;
+  }
+
+  // The per-step kernels for nb rows (RowKernels); fwd ones need wT_ packed (pack_whh_t).
+  RowKernels row_kernels(int nb) const {
+    RowKernels k;
+    if (!xsmm_ || nb <= 0) return k;
+    const int H = s_.H, G = s_.gates(), GH = G * H;
+    const int fn = s_.is_gru() && !s_.lbr() ? 2 * H : GH;  // columns of the first forward product
+    if (xsmm_prefer(nb, fn, H)) k.fwd = xsmm_rowmajor(nb, fn, H, H, GH, GH, false);
+    if (s_.is_gru() && !s_.lbr() && xsmm_prefer(nb, H, H)) k.fwd_n = xsmm_rowmajor(nb, H, H, H, GH, GH, true);
+    const int kk = s_.is_gru() ? (s_.lbr() ? 3 * H : 2 * H) : H;
+    if (xsmm_prefer(nb, H, kk)) k.bwd = xsmm_rowmajor(nb, H, kk, GH, H, H, true);
+    return k;
+  }
+
+  // wT_ = W_hh^T (H x G*H), the layout libxsmm's forward kernels take, once per step() call.
+  void pack_whh_t(const float *p) {
+    const int H = s_.H, GH = s_.gates() * H;
+    grow(wT_, static_cast<size_t>(H) * GH);
+    const float *w = p + L_.w_hh;
+    for (int r = 0; r < GH; ++r)
+      for (int c = 0; c < H; ++c) wT_[static_cast<size_t>(c) * GH + r] = w[static_cast<size_t>(r) * H + c];
+  }
+
+  std::vector<float> h_, gx_, gh_, rh_, bias_, ews_, wcat_, wT_;
   std::vector<double> fwd_, fsum_b_;
   std::vector<float> dy_, dx_, dh0_, dnext_, delta_, dgx_, dgh_, drh_, rhc_, dhead_;
   std::vector<double> dn2_, pn2_;

@@ -19,6 +19,10 @@
 
 #include "parity.h"
 
+#ifdef RNNLAB_HAVE_XSMM
+#include "cpu/xsmm.h"
+#endif
+
 #ifndef RNNLAB_HAVE_ONEDNN
 int main(void) {
   std::printf("SKIP: rnnlab was built without oneDNN, so there is no CPU backend to compare\n");
@@ -59,6 +63,12 @@ void split_and_threads(void **) {
                 {1, 1, 1, 1, 1, 1, 1, 1, 1}, 2);
   }
   // Longer than one internal chunk of steps (chunks are 32 steps).
+  // Each thread of the team runs its own rows through every step (forward_rows, backward_rows):
+  // uneven row counts (5 sequences over 2 and 3 threads), every head, every cell.
+  const Shape five = {2, 5, 9, 5, 3};
+  for (rnnlab_cell cell : kCells)
+    for (rnnlab_head head : kHeads)
+      matrix_case(five, cell, head, RNNLAB_DIAG_FULL, false, RNNLAB_BIAS_DOUBLE, {4, 5}, cell % 2 ? 2 : 3);
   const Shape longer = {1, 4, 70, 2, 3};
   matrix_case(longer, RNNLAB_CELL_GRU, RNNLAB_HEAD_LAST_SOFTMAX, RNNLAB_DIAG_FULL, false, RNNLAB_BIAS_DOUBLE, {33, 37}, 2);
   matrix_case(longer, RNNLAB_CELL_GRU_RESET_BEFORE, RNNLAB_HEAD_EVERY_SOFTMAX, RNNLAB_DIAG_FULL, false,
@@ -67,6 +77,34 @@ void split_and_threads(void **) {
 
 // Pascanu's Omega term (alpha > 0, vanilla RNNs): its gradient is added to weight_hh's before the
 // clipping norm; the CPU backend computes it with its own GEMMs.
+// Shapes whose per-step GEMMs go to libxsmm where it is built in and runs at this ISA level
+// (cpu/xsmm.h): the forward h W_hh^T (N = 3H, 2H or H), dL/dh_{t-1} += dG W_hh (N = H), and, in
+// eval_mode's last case, the eval GEMMs (N = 70 sequences). Against the reference like the matrix.
+void small_gemm_paths(void **) {
+  const Shape s = {3, 64, 4, 70, 4};
+#ifdef RNNLAB_HAVE_XSMM
+  if (rnnlab::xsmm_usable(rnnlab_cpu_isa_best())) {
+    // Make sure these shapes really take the libxsmm path (one thread: 70 rows; two: 35).
+    for (int nb : {70, 35}) {
+      assert_true(rnnlab::xsmm_prefer(nb, 3 * s.H, s.H));  // LBR forward
+      assert_true(rnnlab::xsmm_prefer(nb, 2 * s.H, s.H));  // reset-before forward
+      assert_true(rnnlab::xsmm_prefer(nb, s.H, s.H));      // vanilla forward, reset-before's candidate
+      assert_true(rnnlab::xsmm_prefer(nb, s.H, 3 * s.H));  // backward
+    }
+    assert_true(rnnlab::xsmm_prefer(3 * s.H, 70, s.H + s.I));  // eval
+    std::printf("libxsmm kernels (%s) on these shapes\n", rnnlab::xsmm_target_name());
+  } else {
+    std::printf("libxsmm not used at this ISA level (%s): dnnl_sgemm on these shapes\n", rnnlab::xsmm_target_name());
+  }
+#else
+  std::printf("built without libxsmm: dnnl_sgemm on these shapes\n");
+#endif
+  for (rnnlab_cell cell : kCells)
+    for (int threads : {1, 2})
+      matrix_case(s, cell, threads == 1 ? RNNLAB_HEAD_EVERY_SOFTMAX : RNNLAB_HEAD_LAST_SOFTMAX, RNNLAB_DIAG_FULL,
+                  false, RNNLAB_BIAS_DOUBLE, threads == 1 ? std::vector<int>{4} : std::vector<int>{1, 3}, threads);
+}
+
 void omega_gradient(void **) {
   const Shape s = {3, 6, 9, 4, 3};
   for (rnnlab_cell cell : {RNNLAB_CELL_RNN_TANH, RNNLAB_CELL_RNN_SIGMOID, RNNLAB_CELL_RNN_RELU, RNNLAB_CELL_RNN_LINEAR})
@@ -98,11 +136,13 @@ void omega_gradient(void **) {
 // complete the pass and count the same non-finite entries from the same first step.
 void nonfinite_inside(void **) {
   const Shape s = {2, 5, 12, 3, 2};
+  // Two threads as well: the first non-finite step is found across the team's rows.
+  for (int threads : {1, 2})
   for (rnnlab_cell cell : {RNNLAB_CELL_RNN_RELU, RNNLAB_CELL_RNN_LINEAR, RNNLAB_CELL_GRU}) {
     rnnlab_diag d[2];
     for (int k = 0; k < 2; ++k) {
       rnnlab_model *m = make(k ? RNNLAB_BACKEND_REFERENCE : RNNLAB_BACKEND_CPU, cell, RNNLAB_HEAD_LAST_LINEAR, s,
-                             RNNLAB_DIAG_OFF, false, RNNLAB_BIAS_DOUBLE, 1);
+                             RNNLAB_DIAG_OFF, false, RNNLAB_BIAS_DOUBLE, k ? 1 : threads);
       assert_non_null(m);
       rnnlab_tensor_info ti;
       assert_int_equal(rnnlab_tensor_info_by_name(&ti, m, "weight_hh"), RNNLAB_OK);
@@ -134,7 +174,9 @@ void eval_mode(void **) {
     Shape s;
     int threads;
   };
-  const Case cases[] = {{{3, 5, 7, 1, 4}, 1}, {{2, 9, 6, 70, 3}, 2}, {{4, 5, 5, 300, 3}, 1}, {{1, 1, 3, 17, 2}, 2}};
+  // The last case is wide enough for libxsmm's kernels (small_gemm_paths).
+  const Case cases[] = {{{3, 5, 7, 1, 4}, 1},  {{2, 9, 6, 70, 3}, 2}, {{4, 5, 5, 300, 3}, 1},
+                        {{1, 1, 3, 17, 2}, 2}, {{3, 64, 3, 70, 4}, 1}};
   int compared = 0;
   for (const Case &c : cases)
     for (rnnlab_cell cell : kCells)
@@ -158,6 +200,16 @@ void eval_mode(void **) {
           for (auto &v : h0) v = static_cast<float>(rng.uniform(-0.5, 0.5));
           assert_int_equal(rnnlab_set_training(ref, 0), RNNLAB_OK);
           assert_int_equal(rnnlab_set_training(cpu, 0), RNNLAB_OK);
+          // Non-zero biases (the init leaves them at 0), the same in the three models; frozen models
+          // keep their cell biases (setting a frozen gate's bias to another value is refused).
+          for (const char *name : {"bias_ih", "bias_hh", "head.bias"}) {
+            rnnlab_tensor_info ti;
+            if (frozen && std::strncmp(name, "bias_", 5) == 0) continue;
+            if (rnnlab_tensor_info_by_name(&ti, cpu, name) != RNNLAB_OK) continue;  // no head, or single bias
+            std::vector<float> v(ti.count);
+            for (auto &e : v) e = static_cast<float>(rng.uniform(-0.5, 0.5));
+            for (rnnlab_model *m : {cpu, ref, trn}) assert_int_equal(rnnlab_set_tensor(m, name, v.data(), v.size()), RNNLAB_OK);
+          }
           std::vector<float> y[3];
           rnnlab_model *ms[3] = {cpu, ref, trn};
           for (int k = 0; k < 3; ++k) {
@@ -235,6 +287,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(full_matrix),
       cmocka_unit_test(split_and_threads),
+      cmocka_unit_test(small_gemm_paths),
       cmocka_unit_test(omega_gradient),
       cmocka_unit_test(nonfinite_inside),
       cmocka_unit_test(eval_mode),
