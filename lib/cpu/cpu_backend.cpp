@@ -313,6 +313,9 @@ void with_act(cell::Act a, F &&f) {
 }
 
 constexpr int kChunk = 32;  // steps per weight-gradient GEMM in backward
+// Multiply-adds of one step's recurrent GEMM up to which a training pass splits the batch over its
+// threads rather than each GEMM (CpuBackend::teams).
+constexpr double kRowsMaxMacs = 2.0 * 1024 * 1024;
 // Eval calls with fewer (step, sequence) pairs than this take the recording path: packing the
 // stacked weights once per call (G*H*(H+I) floats) costs more than their GEMMs (T = 1, B = 1,
 // H = 181: 28 us per step blocked, 11 us recording).
@@ -417,8 +420,9 @@ class CpuBackend final : public Backend {
     if (base == 0) std::copy(h_.begin(), h_.begin() + BH, tp.h.begin());
     input_bias(p);
     const int nth = std::max(1, std::min(threads_, B));
+    const Teams tm = teams(B, nth, false);
     // libxsmm's per-step kernels (row_kernels) take W_hh^T: packed when a thread's rows use them.
-    const bool packed = row_kernels((B + nth - 1) / nth).fwd || row_kernels(B / nth).fwd;
+    const bool packed = row_kernels((B + tm.team - 1) / tm.team).fwd || row_kernels(B / tm.team).fwd;
     if (packed) pack_whh_t(p);
 
     for (int c0 = 0; c0 < T; c0 += fchunk) {
@@ -427,22 +431,20 @@ class CpuBackend final : public Backend {
       const float *xc = xs + static_cast<size_t>(c0) * B * I;
       for (int r = 0; r < cn * B; ++r) std::copy(bias_.begin(), bias_.begin() + G * H, gx_.begin() + static_cast<size_t>(r) * G * H);
       gemm(false, true, static_cast<int64_t>(cn) * B, G * H, I, 1.0f, xc, I, p + L_.w_ih, I, 1.0f, gx_.data(), G * H);
-      // Each thread runs its own rows through the chunk's steps (forward_rows).
-      int failed = 0;
-#pragma omp parallel num_threads(nth) reduction(+ : failed)
-      {
-        const int id = omp_get_thread_num(), nteam = omp_get_num_threads();
-        const int b0 = static_cast<int>(static_cast<int64_t>(B) * id / nteam);
-        const int b1 = static_cast<int>(static_cast<int64_t>(B) * (id + 1) / nteam);
+      // The chunk's steps, each thread of the team its own rows (teams(), forward_rows).
+      const RowsOut fo = run_teams(tm, B, [&](int b0, int b1, int inner) {
+        RowsOut o;
         RowKernels rk = row_kernels(b1 - b0);
         if (!packed) rk.fwd = rk.fwd_n = nullptr;
         for (int k = 0; k < cn; ++k) {
           double *fs = full ? fsum_b_.data() + static_cast<size_t>(k) * B * kNumFwd : nullptr;
-          if (!forward_rows(p, base + c0 + k, gx_.data() + static_cast<size_t>(k) * B * G * H, tp, fs, ds, b0, b1, rk))
-            ++failed;
+          if (!forward_rows(p, base + c0 + k, gx_.data() + static_cast<size_t>(k) * B * G * H, tp, fs, ds, b0, b1, rk,
+                            inner))
+            ++o.failed;
         }
-      }
-      if (failed) raise(RNNLAB_E_INTERNAL, "dnnl_sgemm failed in a forward step");
+        return o;
+      });
+      if (fo.failed) raise(RNNLAB_E_INTERNAL, "dnnl_sgemm failed in a forward step");
       // Each step's sums over the batch, in sequence order (the same whatever the thread count).
       if (full) {
         for (int k = 0; k < cn; ++k) {
@@ -535,23 +537,18 @@ class CpuBackend final : public Backend {
 
     std::fill(dnext_.begin(), dnext_.begin() + BH, 0.0f);
     const int nth = std::max(1, std::min(threads_, B));
+    const Teams tb = teams(B, nth, want_og);
     const float *w_hh = p + L_.w_hh, *w_ih = p + L_.w_ih;
     for (int c1 = n; c1 > 0; c1 -= kChunk) {
       const int c0 = std::max(0, c1 - kChunk), cn = c1 - c0;
-      // Each thread runs its own rows back through the chunk's steps: every per-step product is
-      // row by row (delta, the gate gradients, dL/dh_{t-1} = dG W_hh). Omega's per-step GEMM sums
-      // over the batch, so with it the team is one thread.
-      int failed = 0, chunk_first_bad = std::numeric_limits<int>::min();
-      int64_t chunk_bad = 0;
-#pragma omp parallel num_threads(want_og ? 1 : nth) reduction(+ : failed, chunk_bad) reduction(max : chunk_first_bad)
-      {
-        const int id = omp_get_thread_num(), nteam = omp_get_num_threads();
-        const int b0 = static_cast<int>(static_cast<int64_t>(B) * id / nteam);
-        const int b1 = static_cast<int>(static_cast<int64_t>(B) * (id + 1) / nteam), nb = b1 - b0;
+      // Each thread of the team runs its own rows back through the chunk's steps (teams()): every
+      // per-step product is row by row (delta, the gate gradients, dL/dh_{t-1} = dG W_hh). Omega's
+      // per-step GEMM sums over the batch, so with it the team is one thread.
+      const RowsOut bo = run_teams(tb, B, [&](int b0, int b1, int inner) {
+        RowsOut o;
+        const int nb = b1 - b0;
         const size_t ro = static_cast<size_t>(b0) * H, rn = static_cast<size_t>(nb) * H;
         const XsmmKernel dprev_kernel = row_kernels(nb).bwd;
-        // The smallest t with a non-finite value, as -t so that the team's max reduction finds it.
-        int my_first = std::numeric_limits<int>::min();
         for (int t = c1 - 1; t >= c0 && nb > 0; --t) {
           float *dgx = dgx_.data() + static_cast<size_t>(t - c0) * B * GH;
           float *dgh = dgh_.data() + static_cast<size_t>(t - c0) * B * GH;
@@ -568,17 +565,17 @@ class CpuBackend final : public Backend {
             std::copy(dnext + ro, dnext + ro + rn, delta + ro);
             if (gemm_status(false, false, nb, H, s_.O, 1.0f, dy_.data() + (static_cast<size_t>(t) * B + b0) * W, W,
                             p + L_.head_w, H, 1.0f, delta + ro, H) != dnnl_success)
-              ++failed;
+              ++o.failed;
           } else {
             std::copy(dnext + ro, dnext + ro + rn, delta + ro);
           }
           int64_t bad = 0;
           if (!backward_rows(p, t, delta, dgx, dgh, dnext, dn2_.data() + static_cast<size_t>(t) * B, norms, b0, b1,
-                             &bad))
-            ++failed;
+                             &bad, inner))
+            ++o.failed;
           if (bad) {
-            chunk_bad += bad;
-            my_first = -t;
+            o.bad += bad;
+            o.first_bad = t;  // t descends: the last one kept is the smallest
           }
           // dL/dh_{t-1}: the matrix part, on top of the direct part backward_rows wrote.
           const int kk = s_.lbr() ? 3 * H : (s_.is_gru() ? 2 * H : H);
@@ -586,10 +583,12 @@ class CpuBackend final : public Backend {
             dprev_kernel(w_hh, dgh + static_cast<size_t>(b0) * GH, dnext + ro);
           else if (gemm_status(false, false, nb, H, kk, 1.0f, dgh + static_cast<size_t>(b0) * GH, GH, w_hh, H, 1.0f,
                                dnext + ro, H) != dnnl_success)
-            ++failed;
+            ++o.failed;
           double *pn = pn2_.data() + static_cast<size_t>(t) * B;
-          if (norms)
+          if (norms) {
+#pragma omp parallel for num_threads(inner) schedule(static) if (inner > 1)
             for (int b = b0; b < b1; ++b) pn[b] = sum_sq(dnext + static_cast<size_t>(b) * H, H);
+          }
           if (want_og) {
             // Pascanu's Omega, immediate partial (tasks.md): for each valid (t, b), with g = dgh (the
             // gradient of the pre-activation) and v = dL/dh_{t-1} = W_hh^T g, add
@@ -602,15 +601,15 @@ class CpuBackend final : public Backend {
               for (int j = 0; j < H; ++j) gs_[static_cast<size_t>(b) * H + j] = coef * dgh[static_cast<size_t>(b) * GH + j];
             }
             if (gemm_status(true, false, H, H, B, 1.0f, gs_.data(), H, dnext, H, 1.0f, og_.data(), H) != dnnl_success)
-              ++failed;
+              ++o.failed;
           }
         }
-        chunk_first_bad = my_first;
-      }
-      if (failed) raise(RNNLAB_E_INTERNAL, "dnnl_sgemm failed in a backward step");
-      if (chunk_bad) {
-        nonfinite += chunk_bad;
-        first_bad = -chunk_first_bad;
+        return o;
+      });
+      if (bo.failed) raise(RNNLAB_E_INTERNAL, "dnnl_sgemm failed in a backward step");
+      if (bo.bad) {
+        nonfinite += bo.bad;
+        first_bad = bo.first_bad;
       }
       // Weight gradients and dL/dx of the chunk: one GEMM each over cn*B rows.
       const int64_t rows = static_cast<int64_t>(cn) * B;
@@ -810,14 +809,59 @@ class CpuBackend final : public Backend {
     return ok;
   }
 
+  // How a training pass spreads its steps over nth threads. Small steps (P2: 20 x 150 x 50 per
+  // recurrent GEMM): a team of nth, each thread its own rows through a whole chunk of steps with
+  // no barrier, its GEMMs on that thread alone. Large steps (P1: 64 x 543 x 181): a team of one,
+  // whose GEMMs oneDNN threads itself and whose row loops run in parallel (inner): there the
+  // GEMM split by rows ran 12 % slower per flop and P1 at 2 threads lost ~20 % (bench/gemm_shapes).
+  struct Teams {
+    int team, inner;
+  };
+  // What one thread's rows report back from a team: GEMM failures, non-finite values, and the
+  // smallest step t that had one (-1: none). Combined the same whatever the order.
+  struct RowsOut {
+    int failed = 0;
+    int64_t bad = 0;
+    int first_bad = -1;
+    void add(const RowsOut &o) {
+      failed += o.failed;
+      bad += o.bad;
+      if (o.first_bad >= 0 && (first_bad < 0 || o.first_bad < first_bad)) first_bad = o.first_bad;
+    }
+  };
+  // Runs body(b0, b1, inner) -> RowsOut over the batch as teams() says. A team of one runs on the
+  // calling thread, outside any parallel region, so that oneDNN's GEMMs and the `inner` row loops
+  // are top-level regions (nested inside even a one-thread region, libgomp would build a new team
+  // for every one of them: P1 at 2 threads took twice as long).
+  template <class F>
+  static RowsOut run_teams(const Teams &tm, int B, F &&body) {
+    if (tm.team <= 1) return body(0, B, tm.inner);
+    RowsOut total;
+#pragma omp parallel num_threads(tm.team)
+    {
+      const int id = omp_get_thread_num(), nteam = omp_get_num_threads();
+      const RowsOut mine = body(static_cast<int>(static_cast<int64_t>(B) * id / nteam),
+                                static_cast<int>(static_cast<int64_t>(B) * (id + 1) / nteam), 1);
+#pragma omp critical(rnnlab_cpu_rows_out)
+      total.add(mine);
+    }
+    return total;
+  }
+  Teams teams(int B, int nth, bool single) const {
+    const int H = s_.H, GH = s_.gates() * H;
+    const bool rows = !single && static_cast<double>(B) * GH * H <= kRowsMaxMacs;
+    return rows ? Teams{nth, 1} : Teams{1, nth};
+  }
+
   // One forward step t for the sequences b0 .. b1-1: gx holds x_t W_ih^T + bias (B x G*H). Reads
   // h_{t-1} from slot t of the tape and writes h_t to slot t+1; with fs (full diagnostics), each
-  // sequence's forward sums into fs[b * kNumFwd ...]. Sequences are independent in a forward
-  // step, so each thread of step()'s team runs its own rows through a whole chunk of steps with no
-  // barrier; its GEMMs run on that thread alone (oneDNN does not nest). Returns false if a GEMM
-  // failed (nothing may throw inside the team).
+  // sequence's forward sums into fs[b * kNumFwd ...]. Sequences are independent in a forward step:
+  // run by each thread of a team of several for its own rows (its GEMMs on that thread alone:
+  // oneDNN does not nest), or by a team of one for all rows with `inner` threads for the row loops
+  // and oneDNN's own for the GEMMs (teams()). Returns false if a GEMM failed (nothing may throw
+  // inside a team).
   bool forward_rows(const float *p, int t, const float *gx, Tape &tp, double *fs, const DiagSettings &ds, int b0,
-                    int b1, const RowKernels &rk) {
+                    int b1, const RowKernels &rk, int inner) {
     const int B = B_, H = s_.H, G = s_.gates(), nb = b1 - b0;
     const size_t BH = static_cast<size_t>(B) * H, GH = static_cast<size_t>(G) * H;
     const size_t ro = static_cast<size_t>(b0) * H;  // the first row's offset in B x H arrays
@@ -832,6 +876,7 @@ class CpuBackend final : public Backend {
       if (rk.fwd) rk.fwd(wT_.data(), hp + ro, gh + ro);
       else ok &= gemm_status(false, true, nb, H, H, 1.0f, hp + ro, H, w_hh, H, 0.0f, gh + ro, H) == dnnl_success;
       with_act(s_.act(), [&](auto A) {
+#pragma omp parallel for num_threads(inner) schedule(static) if (inner > 1)
         for (int b = b0; b < b1; ++b) {
           const size_t o = static_cast<size_t>(b) * H;
           rnn_fwd_row<decltype(A)::value>(H, gx + o, gh + o, hnew + o);
@@ -849,6 +894,7 @@ class CpuBackend final : public Backend {
       else ok &= gemm_status(false, true, nb, 3 * H, H, 1.0f, hp + ro, H, w_hh, H, 0.0f, gh + go, 3 * H) == dnnl_success;
       const float *b_hn = b_hh + 2 * H;
       float *hnt = tp.hn.data() + gt * BH;
+#pragma omp parallel for num_threads(inner) schedule(static) if (inner > 1)
       for (int b = b0; b < b1; ++b) {
         const size_t o = static_cast<size_t>(b) * H;
         gru_lbr_fwd_row(H, gx + b * GH, gh + b * GH, b_hn, hp + o, rt + o, zt + o, nt_ + o, hnt + o, hnew + o);
@@ -857,22 +903,26 @@ class CpuBackend final : public Backend {
       if (rk.fwd) rk.fwd(wT_.data(), hp + ro, gh + go);
       else ok &= gemm_status(false, true, nb, 2 * H, H, 1.0f, hp + ro, H, w_hh, H, 0.0f, gh + go, 3 * H) == dnnl_success;
       float *rh = rh_.data();
+#pragma omp parallel for num_threads(inner) schedule(static) if (inner > 1)
       for (int b = b0; b < b1; ++b) {
         const size_t o = static_cast<size_t>(b) * H;
         gru_rb_gates_row(H, gx + b * GH, gh + b * GH, hp + o, rt + o, zt + o, rh + o);
       }
       // a_hn = (r * h) W_hn^T + b_hn, into the n columns of gh.
+#pragma omp parallel for num_threads(inner) schedule(static) if (inner > 1)
       for (int b = b0; b < b1; ++b) std::copy(b_hh + 2 * H, b_hh + 3 * H, gh + b * GH + 2 * H);
       if (rk.fwd_n) rk.fwd_n(wT_.data() + 2 * H, rh + ro, gh + go + 2 * H);
       else
         ok &= gemm_status(false, true, nb, H, H, 1.0f, rh + ro, H, w_hh + 2 * static_cast<size_t>(H) * H, H, 1.0f,
                           gh + go + 2 * H, 3 * H) == dnnl_success;
+#pragma omp parallel for num_threads(inner) schedule(static) if (inner > 1)
       for (int b = b0; b < b1; ++b) {
         const size_t o = static_cast<size_t>(b) * H;
         gru_rb_cand_row(H, gx + b * GH + 2 * H, gh + b * GH + 2 * H, zt + o, hp + o, nt_ + o, hnew + o);
       }
     }
     if (fs) {
+#pragma omp parallel for num_threads(inner) schedule(static) if (inner > 1)
       for (int b = b0; b < b1; ++b) {
         const size_t o = static_cast<size_t>(b) * H;
         double *out = fs + static_cast<size_t>(b) * kNumFwd;
@@ -888,7 +938,7 @@ class CpuBackend final : public Backend {
   // dprev, ||delta_b||^2 into dn2; adds the non-finite values among h_t, the gates and delta to *bad.
   // Like forward_rows: one thread's rows, its GEMMs on that thread. Returns false if a GEMM failed.
   bool backward_rows(const float *p, int t, const float *delta, float *dgx, float *dgh, float *dprev, double *dn2,
-                     bool norms, int b0, int b1, int64_t *bad) {
+                     bool norms, int b0, int b1, int64_t *bad, int inner) {
     const int B = B_, H = s_.H, G = s_.gates(), nb = b1 - b0;
     const size_t BH = static_cast<size_t>(B) * H, GH = static_cast<size_t>(G) * H;
     const Tape &tp = tape_;
@@ -897,6 +947,7 @@ class CpuBackend final : public Backend {
     if (nb <= 0) return true;
     if (!s_.is_gru()) {
       with_act(s_.act(), [&](auto A) {
+#pragma omp parallel for num_threads(inner) schedule(static) if (inner > 1) reduction(+ : nbad)
         for (int b = b0; b < b1; ++b) {
           const size_t o = static_cast<size_t>(b) * H;
           dn2[b] = rnn_bwd_row<decltype(A)::value>(H, delta + o, ht + o, dgx + o, dgh + o, dprev + o, &nbad, norms);
@@ -909,6 +960,7 @@ class CpuBackend final : public Backend {
     const float *n = tp.n.data() + static_cast<size_t>(t) * BH;
     if (s_.lbr()) {
       const float *hn = tp.hn.data() + static_cast<size_t>(t) * BH;
+#pragma omp parallel for num_threads(inner) schedule(static) if (inner > 1) reduction(+ : nbad)
       for (int b = b0; b < b1; ++b) {
         const size_t o = static_cast<size_t>(b) * H;
         dn2[b] = gru_lbr_bwd_row(H, delta + o, r + o, z + o, n + o, hn + o, hp + o, ht + o, dgx + b * GH, dgh + b * GH,
@@ -918,6 +970,7 @@ class CpuBackend final : public Backend {
       return true;
     }
     // Reset-before: r's gradient needs d(r*h) = da_n W_hn, a GEMM between two unit passes.
+#pragma omp parallel for num_threads(inner) schedule(static) if (inner > 1) reduction(+ : nbad)
     for (int b = b0; b < b1; ++b) {
       const size_t o = static_cast<size_t>(b) * H;
       dn2[b] = gru_rb_bwd_row(H, delta + o, r + o, z + o, n + o, hp + o, ht + o, dgx + b * GH, dgh + b * GH, dprev + o,
@@ -929,6 +982,7 @@ class CpuBackend final : public Backend {
     if (gemm_status(false, false, nb, H, H, 1.0f, dgh + static_cast<size_t>(b0) * GH + 2 * H, GH,
                     p + L_.w_hh + 2 * static_cast<size_t>(H) * H, H, 0.0f, drh + ro, H) != dnnl_success)
       return false;
+#pragma omp parallel for num_threads(inner) schedule(static) if (inner > 1)
     for (int b = b0; b < b1; ++b) {
       const size_t o = static_cast<size_t>(b) * H;
       gru_rb_reset_row(H, drh + o, r + o, hp + o, dgx + b * GH, dgh + b * GH, dprev + o);

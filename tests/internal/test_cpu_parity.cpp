@@ -103,16 +103,24 @@ void small_gemm_paths(void **) {
     for (int threads : {1, 2})
       matrix_case(s, cell, threads == 1 ? RNNLAB_HEAD_EVERY_SOFTMAX : RNNLAB_HEAD_LAST_SOFTMAX, RNNLAB_DIAG_FULL,
                   false, RNNLAB_BIAS_DOUBLE, threads == 1 ? std::vector<int>{4} : std::vector<int>{1, 3}, threads);
+  // Steps large enough (B * G*H * H > 2 Mi multiply-adds) for the other arrangement of a training
+  // pass: one team-wide GEMM per step, the row loops in parallel (CpuBackend::teams).
+  const Shape gru_wide = {2, 128, 3, 48, 3}, rnn_wide = {2, 256, 3, 40, 3};
+  for (rnnlab_cell cell : kCells)
+    matrix_case(cell == RNNLAB_CELL_GRU || cell == RNNLAB_CELL_GRU_RESET_BEFORE ? gru_wide : rnn_wide, cell,
+                RNNLAB_HEAD_EVERY_SOFTMAX, RNNLAB_DIAG_FULL, false, RNNLAB_BIAS_DOUBLE, {2, 1}, 2);
 }
 
 void omega_gradient(void **) {
   const Shape s = {3, 6, 9, 4, 3};
+  // Two threads too: with Omega the backward's team is one thread and its row loops run in parallel.
+  for (int threads : {1, 2})
   for (rnnlab_cell cell : {RNNLAB_CELL_RNN_TANH, RNNLAB_CELL_RNN_SIGMOID, RNNLAB_CELL_RNN_RELU, RNNLAB_CELL_RNN_LINEAR})
     for (rnnlab_head head : {RNNLAB_HEAD_LAST_SOFTMAX, RNNLAB_HEAD_EVERY_SOFTMAX}) {
       Pass p[2];
       for (int k = 0; k < 2; ++k) {
         rnnlab_model *m = make(k ? RNNLAB_BACKEND_REFERENCE : RNNLAB_BACKEND_CPU, cell, head, s, RNNLAB_DIAG_OFF, false,
-                               RNNLAB_BIAS_SINGLE, 1);
+                               RNNLAB_BIAS_SINGLE, k ? 1 : threads);
         assert_non_null(m);
         rnnlab_optimizer_config oc = RNNLAB_OPTIMIZER_CONFIG_INIT;
         oc.alpha = 2.0;
