@@ -12,9 +12,9 @@ namespace rnnlab {
 
 namespace {
 
-// Where libxsmm beats dnnl_sgemm (bench/gemm_shapes, AVX2): small products (P3's 150 x 128 x 57 and
-// P2's 20 x 150 x 50 faster; P1's 64 x 543 x 181 at 0.6 x) whose N, libxsmm's vector dimension,
-// is wide enough (P2's 20 x 50 x 150 is 5 % slower).
+// Where libxsmm beats dnnl_sgemm (bench/gemm_shapes, AVX2, libxsmm / dnnl_sgemm speed of paired
+// batches): small products (P3's eval GEMMs 1.1-1.8, P2's 20 x 150 x 50 1.15; P1's 64 x 543 x 181
+// 0.6) whose N, libxsmm's vector dimension, is not too narrow (N = 50: 0.97, N = 64: 1.05).
 constexpr double kXsmmMaxMNK = 2.0 * 1024 * 1024;
 constexpr int kXsmmMinN = 64;
 
