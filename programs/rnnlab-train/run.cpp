@@ -580,6 +580,22 @@ int run_one(const RunOptions &o, const rnnlab_dist::World &world) {
     check(rnnlab_save_ex(m, ckpt_path.c_str(), bytes.data(), bytes.size()), "writing " + ckpt_path);
   };
 
+  // n sequences of ds (indices idx) through m from a zero state, scored against their labels (into
+  // yb): the targets for a backward pass, the mean loss and the wrong count. `what` tags the errors.
+  auto forward_scored = [&](const rnnlab_dataset *ds, const int32_t *idx, int64_t n, std::vector<float> &xb,
+                            std::vector<int32_t> &yb, const std::string &what, double *l, int32_t *w) {
+    const size_t xc = static_cast<size_t>(T * n * I);
+    check(rnnlab_dataset_batch(xb.data(), xc, yb.data(), static_cast<size_t>(n), ds, idx, static_cast<size_t>(n)),
+          "rnnlab_dataset_batch" + what);
+    check(rnnlab_reset(m), "rnnlab_reset");
+    check(rnnlab_step(nullptr, 0, m, xb.data(), xc, T, static_cast<int32_t>(n)), "rnnlab_step" + what);
+    rnnlab_targets tg = RNNLAB_TARGETS_INIT;
+    tg.classes = yb.data();
+    tg.count = static_cast<size_t>(n);
+    check(rnnlab_loss(l, w, m, &tg, 0.0f), "rnnlab_loss" + what);
+    return tg;
+  };
+
   // Test loss and accuracy; chunks dealt round-robin to ranks, each chunk's result in a slot of its
   // own (every other rank adds 0 there, exactly), summed in chunk order.
   auto evaluate = [&](double *loss, double *acc) {
@@ -591,17 +607,9 @@ int run_one(const RunOptions &o, const rnnlab_dist::World &world) {
     for (int64_t c = world.rank; c < chunks; c += world.size) {
       const int64_t b0 = c * eb, nb = std::min<int64_t>(eb, NT - b0);
       for (int64_t b = 0; b < nb; ++b) idx[static_cast<size_t>(b)] = static_cast<int32_t>(b0 + b);
-      const size_t xc = static_cast<size_t>(T * nb * I);
-      check(rnnlab_dataset_batch(x.data(), xc, y.data(), static_cast<size_t>(nb), test.ds, idx.data(), static_cast<size_t>(nb)),
-            "rnnlab_dataset_batch (test)");
-      check(rnnlab_reset(m), "rnnlab_reset");
-      check(rnnlab_step(nullptr, 0, m, x.data(), xc, T, static_cast<int32_t>(nb)), "rnnlab_step (test)");
-      rnnlab_targets tg = RNNLAB_TARGETS_INIT;
-      tg.classes = y.data();
-      tg.count = static_cast<size_t>(nb);
       double l = 0;
       int32_t w = 0;
-      check(rnnlab_loss(&l, &w, m, &tg, 0.0f), "rnnlab_loss (test)");
+      forward_scored(test.ds, idx.data(), nb, x, y, " (test)", &l, &w);
       slots[static_cast<size_t>(2 * c)] = l * static_cast<double>(nb);
       slots[static_cast<size_t>(2 * c + 1)] = w;
     }
@@ -636,18 +644,9 @@ int run_one(const RunOptions &o, const rnnlab_dist::World &world) {
     std::vector<double> weight(static_cast<size_t>(K));
     for (int64_t j = j0; j < j1; ++j) {
       const int64_t s0 = b0 + j * mb, ns = std::min<int64_t>(mb, b0 + nb - s0);
-      const size_t xc = static_cast<size_t>(T * ns * I);
-      check(rnnlab_dataset_batch(x.data(), xc, y.data(), static_cast<size_t>(ns), train.ds, order.data() + s0,
-                                 static_cast<size_t>(ns)),
-            "rnnlab_dataset_batch");
-      check(rnnlab_reset(m), "rnnlab_reset");
-      check(rnnlab_step(nullptr, 0, m, x.data(), xc, T, static_cast<int32_t>(ns)), "rnnlab_step");
-      rnnlab_targets tg = RNNLAB_TARGETS_INIT;
-      tg.classes = y.data();
-      tg.count = static_cast<size_t>(ns);
       double l = 0;
       int32_t w = 0;
-      check(rnnlab_loss(&l, &w, m, &tg, 0.0f), "rnnlab_loss");
+      const rnnlab_targets tg = forward_scored(train.ds, order.data() + s0, ns, x, y, "", &l, &w);
       check(rnnlab_backward(m, &tg), "rnnlab_backward");
       auto &g = slice_grads[static_cast<size_t>(j - j0)];
       g.resize(P);

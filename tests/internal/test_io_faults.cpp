@@ -36,15 +36,6 @@ namespace iot = rnnlab::io::testing;
 
 namespace {
 
-#define OK(call)                                                                          \
-  do {                                                                                    \
-    const rnnlab_status s_ = (call);                                                      \
-    if (s_ != RNNLAB_OK) {                                                                \
-      print_error("%s: %s (%s)\n", #call, rnnlab_status_string(s_), rnnlab_last_error()); \
-      fail();                                                                             \
-    }                                                                                     \
-  } while (0)
-
 long g_faults = 0;  // injected faults, reported at the end
 
 std::string fresh_dir(const std::string &name) { return rnnlab_test::fresh_tmp_dir("iofault_" + name); }

@@ -43,4 +43,15 @@ std::vector<unsigned char> read_bytes(const std::string &path);
 
 }  // namespace rnnlab_test
 
+// A C API call that must succeed; on failure the status and rnnlab_last_error() are printed and the
+// test fails (cmocka's print_error / fail: include cmocka_cpp.h first).
+#define OK(call)                                                                          \
+  do {                                                                                    \
+    const rnnlab_status s_ = (call);                                                      \
+    if (s_ != RNNLAB_OK) {                                                                \
+      print_error("%s: %s (%s)\n", #call, rnnlab_status_string(s_), rnnlab_last_error()); \
+      fail();                                                                             \
+    }                                                                                     \
+  } while (0)
+
 #endif
